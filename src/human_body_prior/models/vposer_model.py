@@ -1,0 +1,58 @@
+"""``human_body_prior.models.vposer_model``: the v2 (2021, ``V02_05``) VPoser class."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+from torch.distributions import Normal
+
+from vposer.model import V2Layers, VPoserConfig
+
+from ..train.vposer_smpl import numpy_latent
+
+__all__ = ["VPoser"]
+
+
+def _get(tree: Any, key: str, default: Any) -> Any:
+    if tree is None:
+        return default
+    if isinstance(tree, dict):
+        return tree.get(key, default)
+    return getattr(tree, key, default)
+
+
+class VPoser(V2Layers):
+    """v2 VPoser with the original constructor ``VPoser(model_ps)`` and dict outputs."""
+
+    def __init__(self, model_ps: Any = None):
+        params = _get(model_ps, "model_params", None)
+        neurons = int(_get(params, "num_neurons", 512))
+        latent = int(_get(params, "latentD", 32))
+        super().__init__(VPoserConfig("v2", num_neurons=neurons, latent_dim=latent))
+        self.latentD = latent
+        self.num_joints = 21
+
+    def encode(self, pose_body: Tensor) -> Normal:
+        return super().encode(pose_body)
+
+    def decode(self, Zin: Tensor) -> dict:  # noqa: N803 (original name)
+        out = super().decode(Zin)
+        n = out.matrices.shape[0]
+        return {"pose_body": out.axis_angle, "pose_body_matrot": out.matrices.reshape(n, 21, 9)}
+
+    def forward(self, pose_body: Tensor) -> dict:
+        q_z = self.encode(pose_body)
+        result = self.decode(q_z.rsample())
+        result.update({"poZ_body_mean": q_z.mean, "poZ_body_std": q_z.scale, "q_z": q_z})
+        return result
+
+    @torch.no_grad()
+    def sample_poses(self, num_poses: int, seed: Optional[int] = None) -> dict:
+        z = numpy_latent(num_poses, self.latentD, seed, next(self.parameters()))
+        was_training = self.training
+        self.eval()
+        try:
+            return self.decode(z)
+        finally:
+            self.train(was_training)

@@ -1,0 +1,131 @@
+"""The project's own model format: safetensors weights plus a JSON config.
+
+A native model is either a directory holding ``model.safetensors`` and ``config.json``, or a
+single ``.safetensors`` file whose metadata carries the same JSON under ``vposer_config``.
+The state-dict keys are those of the release the weights came from (v1 or v2 layout), so the
+format is lossless in both directions. Writes are atomic: a temporary file in the destination
+folder, then ``os.replace``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..errors import CheckpointError, PathLike
+from ..model import VPoser, VPoserConfig
+from .state_dicts import model_from_state_dict
+
+FORMAT_NAME = "vposer"
+FORMAT_VERSION = 1
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+METADATA_KEY = "vposer_config"
+
+
+def model_document(model: VPoser) -> dict[str, Any]:
+    """The JSON config written beside the weights: format, architecture and provenance."""
+    doc: dict[str, Any] = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}
+    doc.update(model.config.to_dict())
+    info = {k: v for k, v in model.info.items() if k != "training_config" and v is not None}
+    if info:
+        doc["source"] = info
+    if "training_config" in model.info:
+        doc["training_config"] = model.info["training_config"]
+    return doc
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_native(model: VPoser, path: PathLike) -> Path:
+    """Write ``model`` in the native format.
+
+    Args:
+        path: a directory (created; ``model.safetensors`` + ``config.json`` inside) or a file
+            name ending in ``.safetensors`` (config in the file's metadata).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    doc = model_document(model)
+    text = json.dumps(doc, indent=2, sort_keys=True, default=str)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {METADATA_KEY: text}
+    if path.suffix == ".safetensors":
+        _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+        return path
+    if path.exists() and not path.is_dir():
+        raise CheckpointError("exists and is not a directory; cannot save a model there", path)
+    _atomic_write(path / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    _atomic_write(path / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    return path
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        return fh.metadata() or {}
+
+
+def _parse_document(text: str, where: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"the model config is not valid JSON ({exc.msg}, line {exc.lineno})", where) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"not a vposer model config (no \"format\": \"{FORMAT_NAME}\")", where)
+    if int(doc.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"written by a newer vposer (format version {doc['format_version']}); upgrade vposer", where
+        )
+    return doc
+
+
+def load_native(path: PathLike) -> VPoser:
+    """Load a native model directory or ``.safetensors`` file (see the module docstring)."""
+    path = Path(path)
+    weights = path / WEIGHTS_NAME if path.is_dir() else path
+    try:
+        tensors = load_file(str(weights))
+        metadata = _read_metadata(weights)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"cannot read the safetensors weights, truncated or corrupt ({exc})", weights) from None
+    doc: Optional[dict[str, Any]] = None
+    config_file = path / CONFIG_NAME if path.is_dir() else None
+    if config_file is not None and config_file.is_file():
+        doc = _parse_document(config_file.read_text(encoding="utf-8"), config_file)
+    elif METADATA_KEY in metadata:
+        doc = _parse_document(metadata[METADATA_KEY], weights)
+    config = None
+    if doc is not None:
+        try:
+            config = VPoserConfig(doc["architecture"], int(doc["num_neurons"]), int(doc["latent_dim"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"the model config lacks or garbles {exc}", config_file or weights) from None
+    model = model_from_state_dict(tensors, weights, config)
+    if doc is not None:
+        source = doc.get("source", {})
+        origin = source.get("converted_from", source) if source.get("format") == "native" else source
+        if origin:
+            model.info["converted_from"] = origin
+        if "training_config" in doc:
+            model.info["training_config"] = doc["training_config"]
+    return model

@@ -1,0 +1,79 @@
+"""The ``vposer`` command.
+
+Each sub-command lives in its own module of this package (``vposer/cli/<name>.py``) that defines
+``register(subparsers)``; modules are discovered automatically, in alphabetical order, and keep
+heavy imports inside their handlers so ``vposer --help`` stays fast.
+
+Exit codes: 0 success, 1 a failure (bad input, unreadable file, ...), 2 a usage error.
+Errors are printed on stderr as one line; ``--debug`` adds the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import traceback
+from typing import Optional, Sequence
+
+from ..errors import VPoserError
+
+EPILOG = """examples:
+  vposer sample -n 10 --seed 0 -o poses.npz        sample 10 body poses with the default model
+  vposer info PATH                                  describe a VPoser checkpoint or release folder
+  vposer convert PATH -o model_dir                  convert a release to the native format
+run 'vposer COMMAND --help' for the options of one command."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command registered."""
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="vposer",
+        description="VPoser, the variational human body-pose prior: sample, encode, decode, "
+        "convert, render and train.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vposer {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+        return int(result or 0)
+    except VPoserError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"vposer {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"vposer {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure: still one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"vposer {args.command}: error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""The VPoser API shared by both architectures: encode, decode, sample.
+
+Poses are the 21 SMPL body joints (pelvis excluded) in SMPL order, as axis-angle ``(N, 21, 3)``
+or rotation matrices ``(N, 21, 3, 3)``. Inputs may also be ``(N, 63)`` or ``(N, 1, 21, 3)``.
+Latent codes are ``(N, D)`` with ``D = config.latent_dim`` (32 in the releases).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator, NamedTuple, Optional, Union
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Normal
+
+from ..errors import InputError
+from .fast_rotations import sixd_to_matrix_and_axis_angle
+
+NUM_JOINTS = 21
+POSE_DIM = NUM_JOINTS * 3
+DEFAULT_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class VPoserConfig:
+    """What defines a VPoser network.
+
+    Attributes:
+        architecture: ``'v1'`` (vposer_v1_0 layout) or ``'v2'`` (V02_05 layout).
+        num_neurons: hidden width (512 in both releases).
+        latent_dim: latent size (32 in both releases).
+    """
+
+    architecture: str = "v2"
+    num_neurons: int = 512
+    latent_dim: int = 32
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"architecture": self.architecture, "num_neurons": self.num_neurons,
+                "latent_dim": self.latent_dim}
+
+
+class DecodedPoses(NamedTuple):
+    """Decoded body poses.
+
+    Attributes:
+        axis_angle: ``(N, 21, 3)`` axis-angle, angles in ``[0, pi]``.
+        matrices: ``(N, 21, 3, 3)`` rotation matrices (column-vector convention).
+    """
+
+    axis_angle: Tensor
+    matrices: Tensor
+
+    @property
+    def pose_body(self) -> Tensor:
+        """``(N, 63)`` flattened axis-angle, the layout of SMPL's ``pose_body``."""
+        return self.axis_angle.reshape(self.axis_angle.shape[0], POSE_DIM)
+
+
+class VPoserOutput(NamedTuple):
+    """Result of :meth:`VPoser.forward` (an encode-sample-decode pass, as in training).
+
+    Attributes:
+        posterior: the encoder's ``Normal`` over latent codes, batch shape ``(N, D)``.
+        z: ``(N, D)`` the reparameterised sample that was decoded.
+        decoded: the decoded poses of ``z``.
+    """
+
+    posterior: Normal
+    z: Tensor
+    decoded: DecodedPoses
+
+
+class VPoser(nn.Module):
+    """The variational body-pose prior. Build with :func:`vposer.model.build_model` or load with
+    :func:`vposer.load_model`; subclasses hold the release layer layouts.
+
+    Attributes:
+        config: the architecture and sizes.
+        info: where the weights came from (``source``, ``format``, ``snapshot``) and the training
+            configuration when the source carried one.
+    """
+
+    def __init__(self, config: VPoserConfig):
+        super().__init__()
+        self.config = config
+        self.info: dict[str, Any] = {}
+
+    # -- raw layers, provided by the architecture --------------------------------------------
+    def _encode_flat(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _decode_6d(self, z: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- public API ---------------------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def _ref(self) -> Tensor:
+        return next(self.parameters())
+
+    def encode(self, poses: Tensor) -> Normal:
+        """The approximate posterior of body poses.
+
+        Args:
+            poses: axis-angle body poses ``(N, 63)``, ``(N, 21, 3)`` or ``(N, 1, 21, 3)``; any dtype
+                or device (cast to the model's).
+
+        Returns:
+            ``Normal`` with batch shape ``(N, D)``; ``.mean`` is the latent code, ``.stddev`` its
+            standard deviation.
+        """
+        x = as_pose_batch(poses, "poses").to(self._ref)
+        mean, std = self._encode_flat(x)
+        return Normal(mean, std)
+
+    def decode(self, z: Tensor) -> DecodedPoses:
+        """Latent codes ``(N, D)`` (or ``(D,)``) to body poses, axis-angle and matrices."""
+        z = self._check_latent(z)
+        matrices, axis_angle = sixd_to_matrix_and_axis_angle(self._decode_6d(z))
+        return DecodedPoses(axis_angle, matrices)
+
+    def forward(self, poses: Tensor) -> VPoserOutput:
+        """Encode, draw ``z`` with the reparameterisation trick, decode (the training pass)."""
+        posterior = self.encode(poses)
+        z = posterior.rsample()
+        return VPoserOutput(posterior, z, self.decode(z))
+
+    def sample_latent(
+        self,
+        n: int,
+        seed: Optional[int] = None,
+        generator: Optional[torch.Generator] = None,
+        temperature: float = 1.0,
+    ) -> Tensor:
+        """``(n, D)`` codes from ``N(0, temperature^2 I)``, drawn on the CPU so that a seed gives
+        the same codes on every device, then moved to the model's device and dtype."""
+        if seed is not None and generator is not None:
+            raise InputError("give either seed or generator, not both")
+        if n < 0:
+            raise InputError(f"the number of samples must be >= 0, got {n}")
+        if not math.isfinite(temperature) or temperature < 0:
+            raise InputError(f"temperature must be a finite number >= 0, got {temperature}")
+        if seed is not None:
+            generator = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(n, self.latent_dim, generator=generator)
+        return (z * temperature).to(self._ref)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        seed: Optional[int] = None,
+        generator: Optional[torch.Generator] = None,
+        temperature: float = 1.0,
+        chunk_size: int = DEFAULT_CHUNK,
+    ) -> DecodedPoses:
+        """Sample ``n`` novel body poses (eval mode, no gradients).
+
+        Args:
+            n: number of poses.
+            seed: seed of a fresh CPU ``torch.Generator`` (reproducible across devices).
+            generator: a generator to draw from instead of ``seed``.
+            temperature: scale of the latent codes (1 = the prior).
+            chunk_size: poses decoded at a time; bounds the memory of large requests.
+
+        Returns:
+            :class:`DecodedPoses` with ``axis_angle`` ``(n, 21, 3)`` and ``matrices`` ``(n, 21, 3, 3)``.
+        """
+        z = self.sample_latent(n, seed=seed, generator=generator, temperature=temperature)
+        return self.decode_batched(z, chunk_size)
+
+    @torch.no_grad()
+    def decode_batched(self, z: Tensor, chunk_size: int = DEFAULT_CHUNK) -> DecodedPoses:
+        """:meth:`decode` in chunks of ``chunk_size`` codes, without gradients, into preallocated
+        outputs: for millions of codes."""
+        z = self._check_latent(z)
+        was_training = self.training
+        self.eval()
+        try:
+            if z.shape[0] <= chunk_size:
+                return self.decode(z)
+            n = z.shape[0]
+            aa = z.new_empty(n, NUM_JOINTS, 3)
+            mats = z.new_empty(n, NUM_JOINTS, 3, 3)
+            for start, part in iter_chunks(z, chunk_size):
+                out = self.decode(part)
+                aa[start : start + len(part)] = out.axis_angle
+                mats[start : start + len(part)] = out.matrices
+            return DecodedPoses(aa, mats)
+        finally:
+            self.train(was_training)
+
+    def _check_latent(self, z: Tensor) -> Tensor:
+        if not isinstance(z, Tensor):
+            z = torch.as_tensor(z)
+        if z.ndim == 1:
+            z = z.unsqueeze(0)
+        if z.ndim != 2 or z.shape[-1] != self.latent_dim:
+            raise InputError(
+                f"latent codes must have shape (N, {self.latent_dim}), got {tuple(z.shape)}"
+            )
+        z = z.to(self._ref)
+        if not torch.isfinite(z).all():
+            raise InputError("latent codes contain NaN or Inf")
+        return z
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"architecture={c.architecture}, num_neurons={c.num_neurons}, latent_dim={c.latent_dim}"
+
+
+def as_pose_batch(poses: Any, what: str = "poses") -> Tensor:
+    """Accept ``(N, 63)``, ``(N, 21, 3)``, ``(N, 1, 21, 3)`` (or one pose ``(63,)``/``(21, 3)``)
+    axis-angle and return ``(N, 63)``; refuses other shapes and NaN/Inf with :class:`InputError`."""
+    x = poses if isinstance(poses, Tensor) else torch.as_tensor(poses)
+    if not x.is_floating_point():
+        x = x.float()
+    shape = tuple(x.shape)
+    if x.ndim in (1, 2) and shape[-1] == POSE_DIM:
+        x = x.reshape(-1, POSE_DIM)
+    elif x.ndim >= 2 and shape[-2:] == (NUM_JOINTS, 3) and x.ndim <= 4:
+        if x.ndim == 4 and shape[1] != 1:
+            raise InputError(f"{what} must be (N, 63), (N, 21, 3) or (N, 1, 21, 3), got {shape}")
+        x = x.reshape(-1, POSE_DIM)
+    else:
+        raise InputError(f"{what} must be (N, 63), (N, 21, 3) or (N, 1, 21, 3), got {shape}")
+    if not torch.isfinite(x).all():
+        raise InputError(f"{what} contain NaN or Inf")
+    return x
+
+
+def iter_chunks(x: Tensor, chunk_size: int) -> Iterator[tuple[int, Tensor]]:
+    """Yield ``(start, x[start:start + chunk_size])`` along the first dimension."""
+    if chunk_size < 1:
+        raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
+    for start in range(0, x.shape[0], chunk_size):
+        yield start, x[start : start + chunk_size]
+
+
+def interpolate(
+    z1: Tensor, z2: Tensor, steps: int, method: str = "lerp", there_and_back: bool = False
+) -> Tensor:
+    """Codes on the way from ``z1`` to ``z2``, both ends included.
+
+    ``lerp`` is the tutorial's ``z = a z2 + (1 - a) z1`` for ``a`` evenly spaced in ``[0, 1]``;
+    ``slerp`` follows the great circle between the two directions and interpolates the norm
+    linearly, which keeps intermediate codes as typical as the ends under a Gaussian prior.
+
+    Args:
+        z1, z2: ``(D,)`` or ``(B, D)`` codes.
+        steps: number of codes (>= 2).
+        method: ``'lerp'`` or ``'slerp'``.
+        there_and_back: append the way back (without repeating the ends), for looping animations.
+
+    Returns:
+        ``(steps, D)`` or ``(steps, B, D)`` (``2 * steps - 2`` steps with ``there_and_back``).
+    """
+    z1 = torch.as_tensor(z1)
+    z2 = torch.as_tensor(z2).to(z1)
+    if z1.shape != z2.shape:
+        raise InputError(f"codes to interpolate differ in shape: {tuple(z1.shape)} vs {tuple(z2.shape)}")
+    if steps < 2:
+        raise InputError(f"steps must be >= 2, got {steps}")
+    t = torch.linspace(0, 1, steps, dtype=z1.dtype, device=z1.device).reshape((steps,) + (1,) * z1.ndim)
+    if method == "lerp":
+        out = (1 - t) * z1 + t * z2
+    elif method == "slerp":
+        n1 = z1.norm(dim=-1, keepdim=True)
+        n2 = z2.norm(dim=-1, keepdim=True)
+        u1 = z1 / n1.clamp_min(1e-12)
+        u2 = z2 / n2.clamp_min(1e-12)
+        omega = torch.acos((u1 * u2).sum(-1, keepdim=True).clamp(-1, 1))
+        sin_omega = torch.sin(omega)
+        near = sin_omega < 1e-6
+        safe = torch.where(near, torch.ones_like(sin_omega), sin_omega)
+        w1 = torch.where(near, 1 - t, torch.sin((1 - t) * omega) / safe)
+        w2 = torch.where(near, t, torch.sin(t * omega) / safe)
+        direction = w1 * u1 + w2 * u2
+        direction = direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        out = direction * ((1 - t) * n1 + t * n2)
+    else:
+        raise InputError(f"unknown interpolation method {method!r}: use 'lerp' or 'slerp'")
+    if there_and_back:
+        out = torch.cat((out, out.flip(0)[1:-1]), dim=0)
+    return out
