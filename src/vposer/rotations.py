@@ -43,9 +43,9 @@ def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
         ``(..., 3, 3)`` rotation matrices.
     """
     theta2 = (axis_angle * axis_angle).sum(-1, keepdim=True)
-    theta = theta2.sqrt()
-    small = theta < _SMALL_ANGLE
-    safe_theta = torch.where(small, torch.ones_like(theta), theta)
+    small = theta2 < _SMALL_ANGLE**2
+    # the sqrt only sees safe values, so gradients stay finite at zero rotation
+    safe_theta = torch.where(small, torch.ones_like(theta2), theta2).sqrt()
     # sin(t)/t and (1 - cos t)/t^2, with their series near zero
     a = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(safe_theta) / safe_theta)
     b = torch.where(
@@ -126,11 +126,11 @@ def matrix_to_axis_angle(matrix: Tensor) -> Tensor:
 def axis_angle_to_quaternion(axis_angle: Tensor) -> Tensor:
     """Rotation vectors ``(..., 3)`` to unit quaternions ``(..., 4)`` (scalar last, ``w >= 0``)."""
     theta2 = (axis_angle * axis_angle).sum(-1, keepdim=True)
-    theta = theta2.sqrt()
-    small = theta < _SMALL_ANGLE
-    safe = torch.where(small, torch.ones_like(theta), theta)
+    small = theta2 < _SMALL_ANGLE**2
+    safe = torch.where(small, torch.ones_like(theta2), theta2).sqrt()
     half_sinc = torch.where(small, 0.5 - theta2 / 48.0, torch.sin(safe / 2) / safe)
-    return torch.cat((axis_angle * half_sinc, torch.cos(theta / 2)), dim=-1)
+    cos_half = torch.where(small, 1.0 - theta2 / 8.0, torch.cos(safe / 2))
+    return torch.cat((axis_angle * half_sinc, cos_half), dim=-1)
 
 
 def quaternion_to_matrix(quaternion: Tensor) -> Tensor:
@@ -176,5 +176,8 @@ def geodesic_distance(r1: Tensor, r2: Tensor) -> Tensor:
         (rel[..., 2, 1] - rel[..., 1, 2], rel[..., 0, 2] - rel[..., 2, 0], rel[..., 1, 0] - rel[..., 0, 1]),
         dim=-1,
     )
-    sin = skew.norm(dim=-1) / 2
+    sumsq = (skew * skew).sum(-1)
+    nonzero = sumsq > 0
+    # sqrt only of positive values: finite gradients where r1 == r2
+    sin = torch.where(nonzero, torch.where(nonzero, sumsq, torch.ones_like(sumsq)).sqrt(), torch.zeros_like(sumsq)) / 2
     return torch.atan2(sin, cos)

@@ -1,0 +1,43 @@
+"""``vposer decode``: latent codes to body poses."""
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_device_argument, add_model_argument, load_model_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "decode",
+        help="decode latent codes (npz) to body poses (npz)",
+        description="Decode VPoser latent codes to body poses. Input: an .npz with z (N, D). "
+        "Output: an .npz with pose_body (N, 63) float32 axis-angle.",
+        epilog="example: vposer decode codes.npz -o poses.npz",
+    )
+    p.add_argument("input", help="input .npz with latent codes under 'z'")
+    add_model_argument(p)
+    add_device_argument(p)
+    p.add_argument("--matrices", action="store_true",
+                   help="also store rotation matrices (N, 21, 3, 3) under 'pose_body_matrot'")
+    p.add_argument("-o", "--output", default="poses.npz", help="output .npz (default poses.npz)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..posefiles import atomic_savez, load_latents, meta_json, model_fingerprint
+
+    model = load_model_from_args(args)
+    z = load_latents(args.input, model.latent_dim)
+    out = model.decode_batched(torch.from_numpy(z))
+    arrays = {
+        "pose_body": out.pose_body.float().cpu().numpy(),
+        "meta": meta_json(command="decode", input=args.input, model=args.model or "default",
+                          model_sha256=model_fingerprint(model)),
+    }
+    if args.matrices:
+        arrays["pose_body_matrot"] = out.matrices.float().cpu().numpy()
+    path = atomic_savez(args.output, arrays)
+    print(f"decoded {len(z)} codes to {path}")
+    return 0

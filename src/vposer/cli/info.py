@@ -1,0 +1,65 @@
+"""``vposer info``: what a checkpoint or release folder holds."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from ._common import MODEL_HELP
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "info",
+        help="describe a VPoser model: architecture, parameters, source format, training config",
+        description="Describe a VPoser model without running it: architecture (v1/v2), sizes, "
+        "parameter count, source format, the snapshot chosen, and the training configuration "
+        "when the source carries one.",
+        epilog="example: vposer info ~/models/V02_05",
+    )
+    p.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=run)
+
+
+def describe(model) -> dict:
+    from ..posefiles import model_fingerprint
+
+    c = model.config
+    info = dict(model.info)
+    return {
+        "architecture": c.architecture,
+        "num_neurons": c.num_neurons,
+        "latent_dim": c.latent_dim,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "format": info.pop("format", "unknown"),
+        "path": info.pop("path", None),
+        "snapshot": info.pop("snapshot", None),
+        "epoch": info.pop("epoch", None),
+        "sha256": model_fingerprint(model),
+        "training_config": info.pop("training_config", None),
+        **info,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    import vposer
+
+    d = describe(vposer.load_model(args.model))
+    if args.json:
+        print(json.dumps(d, indent=2, default=str))
+        return 0
+    release = {"v1": "vposer_v1_0 layout", "v2": "V02_05 layout"}[d["architecture"]]
+    print(f"VPoser {d['architecture']} ({release}): {d['num_neurons']} neurons, "
+          f"{d['latent_dim']}-D latent, {d['parameters']:,} parameters")
+    for key in ("format", "path", "snapshot", "epoch", "sha256", "converted_from"):
+        if d.get(key) is not None:
+            print(f"  {key + ':':<15}{d[key]}")
+    if d["training_config"]:
+        import yaml
+
+        print("  training config:")
+        text = yaml.safe_dump(json.loads(json.dumps(d["training_config"], default=str)),
+                              sort_keys=False, default_flow_style=False, width=100)
+        for line in text.splitlines():
+            print("    " + line)
+    return 0

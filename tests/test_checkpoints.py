@@ -1,0 +1,211 @@
+"""Loading every release layout safely, and every refusal naming the file and the problem."""
+import os
+import pickle
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vposer
+from vposer.checkpoints import load_model, save_model
+from vposer.checkpoints.unpickler import load_torch_file
+from vposer.errors import CheckpointError, UnsafePickleError
+
+from conftest import aa_close
+
+
+def decode_ref(model, ref):
+    return model.decode(torch.tensor(ref["z"])).matrices
+
+
+def test_v1_release_picks_highest_epoch_not_mtime(v1_dir, v1_ref, tmp_path):
+    release = tmp_path / "release"
+    shutil.copytree(v1_dir, release)
+    # make the older snapshot the newest file on disk: a mtime-based loader would take it
+    os.utime(release / "snapshots" / "TR00_E009.pt", (2e9, 2e9))
+    model = load_model(release)
+    assert Path(model.info["snapshot"]).name == "TR00_E096.pt"
+    assert model.info["format"] == "v1-release" and model.info["training_config"]["latentD"] == 32
+    ref = torch.tensor(v1_ref["decode_matrot"]).reshape(16, 21, 3, 3)
+    assert (decode_ref(model, v1_ref) - ref).abs().max() < 5e-5
+    older = load_model(release / "snapshots" / "TR00_E009.pt")  # zip format, other weights
+    assert (decode_ref(older, v1_ref) - ref).abs().max() > 1e-2
+
+
+def test_v2_release_loads_lightning_checkpoint_without_lightning(v2_dir, v2_ref):
+    model = load_model(v2_dir)
+    assert model.info["epoch"] == 13 and model.config.architecture == "v2"
+    assert "pytorch_lightning" not in sys.modules and "lightning" not in sys.modules
+    ref = torch.tensor(v2_ref["decode_pose_body_matrot"]).reshape(16, 21, 3, 3)
+    assert (decode_ref(model, v2_ref) - ref).abs().max() < 5e-5
+    epoch8 = load_model(next((v2_dir / "snapshots").glob("*epoch=08*")))
+    assert epoch8.info["epoch"] == 8
+
+
+def test_planted_model_code_is_never_executed(v1_dir):
+    # the fixture's vposer_smpl.py raises when executed; loading must not touch it
+    load_model(v1_dir)
+    vposer.load_model(v1_dir / "snapshots" / "TR00_E096.pt")
+    assert not any("vposer_smpl" in name and name != "human_body_prior.train.vposer_smpl"
+                   for name in sys.modules)
+
+
+def test_legacy_cuda_tagged_storages_map_to_cpu(v1_dir):
+    sd = load_torch_file(v1_dir / "snapshots" / "TR00_E096.pt")
+    assert all(t.device.type == "cpu" for t in sd.values())
+
+
+@pytest.mark.parametrize("target", ["dir", "file"])
+def test_native_round_trip_is_identical(v1_dir, v2_dir, v2_ref, tmp_path, target):
+    for source in (v1_dir, v2_dir):
+        model = load_model(source)
+        dest = tmp_path / (f"{source.name}.safetensors" if target == "file" else source.name)
+        vposer.convert(source, dest)
+        again = load_model(dest)
+        assert again.info["format"] == "native"
+        assert again.info["converted_from"]["format"] == model.info["format"]
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, again.state_dict()[key]), key
+        z = torch.tensor(v2_ref["z"])
+        assert torch.equal(model.decode(z).matrices, again.decode(z).matrices)
+
+
+def test_native_save_is_atomic_and_leaves_no_temporaries(v2_dir, tmp_path):
+    save_model(load_model(v2_dir), tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+
+
+# -- refusals ------------------------------------------------------------------------------------
+
+def test_missing_path(tmp_path):
+    with pytest.raises(CheckpointError, match="no such file") as err:
+        load_model(tmp_path / "nowhere")
+    assert "nowhere" in str(err.value)
+
+
+def test_empty_snapshots_folder(tmp_path):
+    (tmp_path / "snapshots").mkdir()
+    (tmp_path / "model.ini").write_text("[All]\nlatentD : 32\n")
+    (tmp_path / "snapshots" / "._TR00_E096.pt").write_bytes(b"\x00\x05\x16\x07" + b"\0" * 4092)
+    with pytest.raises(CheckpointError, match="no checkpoint found") as err:
+        load_model(tmp_path)
+    assert "snapshots" in str(err.value)
+
+
+def test_resource_fork_given_directly(v1_dir):
+    with pytest.raises(CheckpointError, match="resource-fork") as err:
+        load_model(v1_dir / "snapshots" / "._TR00_E096.pt")
+    assert "._TR00_E096.pt" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["TR00_E096.pt", None])
+def test_truncated_checkpoints(v1_dir, v2_dir, tmp_path, name):
+    source = v1_dir / "snapshots" / name if name else next((v2_dir / "snapshots").glob("*13*"))
+    data = source.read_bytes()
+    bad = tmp_path / source.name
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated|corrupt") as err:
+        load_model(bad)
+    assert source.name in str(err.value)
+
+
+def test_garbage_and_empty_files(tmp_path):
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(os.urandom(1000))
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+        load_model(junk)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty") as err:
+        load_model(empty)
+    assert "empty.pt" in str(err.value)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(CheckpointError, match="safetensors") as err:
+        load_model(broken)
+    assert "broken.safetensors" in str(err.value)
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy"])
+def test_pickle_that_calls_anything_is_refused(tmp_path, fmt):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"w": torch.zeros(2), "x": _Exploit(marker)}, evil,
+               _use_new_zipfile_serialization=(fmt == "zip"))
+    with pytest.raises(UnsafePickleError, match="system") as err:
+        load_model(evil)
+    assert "evil.pt" in str(err.value)
+    assert not marker.exists()
+
+
+def test_instantiating_unknown_class_is_refused(tmp_path):
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "cb": torch.nn.Linear(2, 2)}, evil)
+    with pytest.raises(UnsafePickleError, match="torch.nn.modules.linear.Linear"):
+        load_model(evil)
+
+
+def test_shapes_matching_no_architecture(v1_dir, tmp_path):
+    sd = load_torch_file(v1_dir / "snapshots" / "TR00_E009.pt")
+    sd["bodyprior_enc_fc1.weight"] = torch.zeros(512, 69)
+    bad = tmp_path / "wide.pt"
+    torch.save(sd, bad)
+    with pytest.raises(CheckpointError, match="match no VPoser architecture") as err:
+        load_model(bad)
+    assert "wide.pt" in str(err.value)
+    other = tmp_path / "other.pt"
+    torch.save({"conv.weight": torch.zeros(3, 3)}, other)
+    with pytest.raises(CheckpointError, match="no VPoser architecture"):
+        load_model(other)
+    sd = load_torch_file(v1_dir / "snapshots" / "TR00_E009.pt")
+    sd["bodyprior_dec_fc2.weight"] = torch.zeros(512, 100)
+    torch.save(sd, bad)
+    with pytest.raises(CheckpointError, match="bodyprior_dec_fc2.weight' has shape"):
+        load_model(bad)
+
+
+def test_nan_and_inf_weights(v1_dir, tmp_path):
+    sd = load_torch_file(v1_dir / "snapshots" / "TR00_E009.pt")
+    sd["bodyprior_dec_out.bias"][3] = float("nan")
+    bad = tmp_path / "nan.pt"
+    torch.save(sd, bad)
+    with pytest.raises(CheckpointError, match="bodyprior_dec_out.bias' contains NaN") as err:
+        load_model(bad)
+    assert "nan.pt" in str(err.value)
+
+
+def test_several_snapshots_without_epoch_are_listed(v1_dir, tmp_path):
+    (tmp_path / "snapshots").mkdir()
+    for name in ("best.pt", "last.pt"):
+        shutil.copy(v1_dir / "snapshots" / "TR00_E009.pt", tmp_path / "snapshots" / name)
+    with pytest.raises(CheckpointError, match="best.pt, last.pt"):
+        load_model(tmp_path)
+
+
+def test_settings_that_contradict_the_weights(v1_dir, tmp_path):
+    release = tmp_path / "r"
+    shutil.copytree(v1_dir, release)
+    ini = release / "TR00_004_00_WO_accad.ini"
+    ini.write_text(ini.read_text().replace("latentD : 32", "latentD : 16"))
+    with pytest.raises(CheckpointError, match="latentD = 16") as err:
+        load_model(release)
+    assert ".ini" in str(err.value)
+
+
+def test_no_default_weights_message(monkeypatch, tmp_path):
+    from vposer import checkpoints
+
+    monkeypatch.setattr(checkpoints, "default_model_path", lambda: tmp_path)
+    with pytest.raises(CheckpointError, match="default weights"):
+        load_model(None)

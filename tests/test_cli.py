@@ -1,0 +1,83 @@
+"""The vposer command: sub-commands end to end, exit codes, one-line errors."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import vposer
+from vposer.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "vposer", *map(str, args)], capture_output=True, text=True)
+
+
+def test_help_and_usage_errors():
+    res = run_cli("--help")
+    assert res.returncode == 0 and "sample" in res.stdout and "convert" in res.stdout
+    res = run_cli("sample", "--no-such-flag")
+    assert res.returncode == 2
+
+
+def test_sample_encode_decode_round_trip(v2_dir, tmp_path, capsys):
+    samples, codes, poses = tmp_path / "s.npz", tmp_path / "c.npz", tmp_path / "d.npz"
+    assert main(["sample", "-m", str(v2_dir), "-n", "6", "--seed", "7", "-o", str(samples), "--matrices"]) == 0
+    data = np.load(samples)
+    assert data["pose_body"].shape == (6, 63) and data["pose_body"].dtype == np.float32
+    assert data["pose_body_matrot"].shape == (6, 21, 3, 3)
+    meta = json.loads(str(data["meta"]))
+    assert meta["seed"] == 7 and meta["num"] == 6 and len(meta["model_sha256"]) == 64
+    model = vposer.load_model(v2_dir)
+    expected = model.sample(6, seed=7).pose_body.numpy()
+    assert np.array_equal(data["pose_body"], expected)
+    assert main(["encode", str(samples), "-m", str(v2_dir), "-o", str(codes)]) == 0
+    z = np.load(codes)["z"]
+    assert z.shape == (6, 32)
+    assert np.allclose(z, model.encode(torch.from_numpy(expected)).mean.detach().numpy(), atol=1e-5)
+    assert main(["decode", str(codes), "-m", str(v2_dir), "-o", str(poses)]) == 0
+    assert np.load(poses)["pose_body"].shape == (6, 63)
+
+
+def test_convert_round_trip_gives_identical_outputs(v1_dir, tmp_path):
+    out = tmp_path / "native"
+    assert main(["convert", str(v1_dir), "-o", str(out)]) == 0
+    a, b = vposer.load_model(v1_dir), vposer.load_model(out)
+    z = torch.randn(32, 32)
+    assert torch.equal(a.decode(z).matrices, b.decode(z).matrices)
+    assert main(["sample", "-m", str(out), "-n", "3", "-o", str(tmp_path / "x.npz")]) == 0
+    assert np.array_equal(np.load(tmp_path / "x.npz")["pose_body"], a.sample(3, seed=0).pose_body.numpy())
+
+
+def test_info_text_and_json(v2_dir, capsys):
+    assert main(["info", str(v2_dir), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["architecture"] == "v2" and d["parameters"] == 936_252 and d["epoch"] == 13
+    assert d["format"] == "v2-release" and d["training_config"]["model_params"]["latentD"] == 32
+    assert main(["info", str(v2_dir)]) == 0
+    assert "936,252 parameters" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_with_exit_code_1(tmp_path):
+    res = run_cli("encode", tmp_path / "missing.npz", "-m", tmp_path / "nomodel")
+    assert res.returncode == 1
+    assert res.stderr.count("\n") == 1 and "missing.npz: no such file" in res.stderr
+    assert "Traceback" not in res.stderr
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, pose_body=np.zeros((3, 60), np.float32))
+    res = run_cli("info", bad)
+    assert res.returncode == 1 and "bad.npz" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli("--debug", "info", tmp_path / "nomodel")
+    assert res.returncode == 1 and "Traceback" in res.stderr
+
+
+def test_encode_refuses_bad_pose_files(v2_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, pose_body=np.full((3, 63), np.nan, np.float32))
+    assert main(["encode", str(bad), "-m", str(v2_dir)]) == 1
+    assert "bad.npz: body poses contain NaN" in capsys.readouterr().err
+    np.savez(bad, pose_body=np.zeros((3, 60), np.float32))
+    assert main(["encode", str(bad), "-m", str(v2_dir)]) == 1
+    assert "(N, 63)" in capsys.readouterr().err

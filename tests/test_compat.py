@@ -1,0 +1,76 @@
+"""The human_body_prior compatibility layer: the original snippets, verbatim, and its semantics."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import aa_close
+
+
+def test_first_tutorial_snippet_runs_verbatim(v1_dir, v1_ref):
+    expr_dir = str(v1_dir)
+    # --- the original tutorial's first snippet, verbatim below this line ---
+    from human_body_prior.tools.model_loader import load_vposer
+
+    num_sample_batch = 10 # number of body poses in each batch
+
+    vposer_pt, ps = load_vposer(expr_dir, vp_model='snapshot')
+    sampled_pose_body = vposer_pt.sample_poses(num_poses=num_sample_batch) # will a generate Nx1x21x3 tensor of body poses
+    # --- end of snippet ---
+    assert sampled_pose_body.shape == (10, 1, 21, 3)
+    assert ps.latentD == 32 and ps.data_shape == [1, 21, 3] and ps.expr_code == "004_00_WO_accad"
+
+
+def test_v1_semantics_match_reference(v1_dir, v1_ref):
+    from human_body_prior.tools.model_loader import load_vposer
+    from human_body_prior.train.vposer_smpl import VPoser
+
+    model, _ = load_vposer(str(v1_dir))
+    assert isinstance(model, VPoser)
+    seeded = model.sample_poses(5, seed=42)
+    assert seeded.shape == (5, 1, 21, 3)
+    assert aa_close(seeded, v1_ref["sample_poses_seed42_n5"]) < 1e-4
+    # the original reseeds numpy's global stream: the same numbers as np.random after seeding
+    np.random.seed(42)
+    z = torch.tensor(np.random.normal(0, 1, (5, 32)), dtype=torch.float32)
+    assert aa_close(model.decode(z, output_type="aa"), seeded) < 1e-6
+    z = torch.tensor(v1_ref["z"])
+    mats = model.decode(z, output_type="matrot")
+    assert mats.shape == (16, 1, 21, 9)
+    assert (mats - torch.tensor(v1_ref["decode_matrot"])).abs().max() < 5e-5
+    assert aa_close(model.decode(z, output_type="aa"), v1_ref["decode_aa"]) < 1e-4
+    q = model.encode(torch.tensor(v1_ref["encode_input_aa"]))
+    assert isinstance(q, torch.distributions.Normal)
+    assert torch.allclose(q.mean, torch.tensor(v1_ref["encode_mean"]), rtol=1e-4, atol=1e-4)
+    out = model(torch.tensor(v1_ref["encode_input_aa"]), input_type="aa", output_type="aa")
+    assert set(out) == {"mean", "std", "pose_aa"} and out["pose_aa"].shape == (16, 1, 21, 3)
+    assert VPoser.aa2matrot(seeded).shape == (5, 1, 21, 9)
+    assert aa_close(VPoser.matrot2aa(VPoser.aa2matrot(seeded)), seeded) < 1e-4
+
+
+def test_v2_load_model_semantics_match_reference(v2_dir, v2_ref):
+    from human_body_prior.models.vposer_model import VPoser
+    from human_body_prior.tools.model_loader import load_model
+
+    vp, ps = load_model(str(v2_dir), model_code=VPoser, remove_words_in_model_weights='vp_model.',
+                        disable_grad=True, comp_device='gpu')
+    assert isinstance(vp, VPoser) and ps.model_params.latentD == 32
+    assert ps.train_parms.loss_weights.loss_kl_wt == 0.005
+    assert not any(p.requires_grad for p in vp.parameters())
+    sampled = vp.sample_poses(5, seed=42)
+    assert aa_close(sampled["pose_body"].cpu(), v2_ref["sample_poses_seed42_n5"]) < 1e-4
+    dec = vp.decode(torch.tensor(v2_ref["z"]).to(next(vp.parameters()).device))
+    assert set(dec) == {"pose_body", "pose_body_matrot"}
+    assert (dec["pose_body_matrot"].cpu() - torch.tensor(v2_ref["decode_pose_body_matrot"])).abs().max() < 5e-5
+    q = vp.encode(torch.tensor(v2_ref["encode_input_aa"]).to(next(vp.parameters()).device))
+    assert torch.allclose(q.scale.cpu(), torch.tensor(v2_ref["encode_std"]), rtol=1e-4, atol=1e-5)
+    fwd = vp(torch.tensor(v2_ref["encode_input_aa"]).to(next(vp.parameters()).device))
+    assert {"pose_body", "pose_body_matrot", "poZ_body_mean", "poZ_body_std", "q_z"} <= set(fwd)
+    _, only_ps = load_model(str(v2_dir), load_only_ps=True)
+    assert only_ps.general.rnd_seed == 100
+
+
+def test_vp_model_modes_that_would_execute_code_are_refused(v1_dir):
+    from human_body_prior.tools.model_loader import load_vposer
+
+    with pytest.raises(ValueError, match="never"):
+        load_vposer(str(v1_dir), vp_model="model")

@@ -1,0 +1,115 @@
+"""Rotation conversions against the reference's outputs and exact float64 rotations, near 0 and pi."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vposer import rotations as R
+from vposer.model.fast_rotations import matrix_to_axis_angle_fused, sixd_to_matrix_and_axis_angle
+
+from conftest import aa_close, need_shared
+
+
+def exact_matrix(aa: np.ndarray) -> np.ndarray:
+    """Rodrigues in float64 numpy, independent of the code under test."""
+    out = []
+    for v in aa.astype(np.float64):
+        t = np.linalg.norm(v)
+        if t == 0:
+            out.append(np.eye(3))
+            continue
+        k = v / t
+        K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+        out.append(np.eye(3) + math.sin(t) * K + (1 - math.cos(t)) * K @ K)
+    return np.stack(out)
+
+
+def hard_axis_angles(n: int = 2000, seed: int = 0) -> torch.Tensor:
+    """Random axes with angles at 0, tiny, moderate and within 1e-6..1e-2 of pi."""
+    g = np.random.default_rng(seed)
+    axes = g.normal(size=(n, 3))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    angles = np.concatenate([
+        np.zeros(10), 10.0 ** g.uniform(-8, -3, 190), g.uniform(0, np.pi, n - 400),
+        np.pi - 10.0 ** g.uniform(-6, -2, 200),
+    ])
+    return torch.tensor(axes * angles[:, None])
+
+
+def test_reference_conversions_agree():
+    ref = np.load(need_shared("fixtures", "vposer", "rotations_reference.npz"))
+    mats = R.axis_angle_to_matrix(torch.tensor(ref["aa"]))
+    assert (mats - torch.tensor(ref["matrot"])).abs().max() < 1e-5
+    back = R.matrix_to_axis_angle(torch.tensor(ref["matrot"]))
+    assert aa_close(back, ref["aa_from_matrot"]) < 1e-5
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 2e-6), (torch.float64, 1e-12)])
+def test_axis_angle_to_matrix_is_exact(dtype, tol):
+    aa = hard_axis_angles()
+    mats = R.axis_angle_to_matrix(aa.to(dtype)).double().numpy()
+    assert np.abs(mats - exact_matrix(aa.numpy())).max() < tol
+
+
+@pytest.mark.parametrize("convert", [R.matrix_to_axis_angle, matrix_to_axis_angle_fused])
+def test_matrix_to_axis_angle_near_zero_and_pi(convert):
+    aa = hard_axis_angles()
+    mats = torch.tensor(exact_matrix(aa.numpy()))
+    back32 = convert(mats.float()).double()
+    # compare as rotations (axis sign at exactly pi is ambiguous) and as vectors away from pi
+    err = np.abs(exact_matrix(back32.numpy()) - mats.numpy()).max()
+    assert err < 2e-6
+    assert aa_close(back32, aa) < 2e-5
+    back64 = convert(mats)
+    assert np.abs(exact_matrix(back64.numpy()) - mats.numpy()).max() < 1e-12
+
+
+def test_small_angles_keep_relative_precision():
+    aa = torch.tensor([[1e-7, 0, 0], [0, 2e-5, 1e-5]], dtype=torch.float32)
+    back = R.matrix_to_axis_angle(R.axis_angle_to_matrix(aa))
+    assert torch.allclose(back, aa, rtol=1e-3, atol=0)
+
+
+def test_quaternion_round_trip_and_geodesic():
+    aa = hard_axis_angles(500, seed=1)
+    q = R.axis_angle_to_quaternion(aa)
+    assert torch.allclose(R.quaternion_to_matrix(q), R.axis_angle_to_matrix(aa), atol=1e-12)
+    assert aa_close(R.quaternion_to_axis_angle(q), aa) < 1e-10
+    eye = torch.eye(3, dtype=aa.dtype).expand(len(aa), 3, 3)
+    angle = R.geodesic_distance(R.axis_angle_to_matrix(aa), eye)
+    assert torch.allclose(angle, aa.norm(dim=-1), atol=1e-9)
+
+
+def test_6d_decoder_matches_gram_schmidt_and_fused_path():
+    g = torch.Generator().manual_seed(0)
+    d6 = torch.randn(64, 21 * 6, generator=g, dtype=torch.float64)
+    mats = R.rotation_6d_to_matrix(d6.reshape(64, 21, 6))
+    eye = torch.eye(3, dtype=d6.dtype)
+    assert torch.allclose(mats.transpose(-1, -2) @ mats, eye, atol=1e-12)
+    assert torch.allclose(torch.linalg.det(mats), torch.ones(64, 21, dtype=d6.dtype))
+    # first column is the normalised first 6D column (elements 0, 2, 4)
+    a1 = d6.reshape(64, 21, 3, 2)[..., 0]
+    assert torch.allclose(mats[..., 0], a1 / a1.norm(dim=-1, keepdim=True))
+    fused_mats, fused_aa = sixd_to_matrix_and_axis_angle(d6)
+    assert torch.allclose(fused_mats, mats, atol=1e-12)
+    assert aa_close(fused_aa, R.matrix_to_axis_angle(mats)) < 1e-9
+    assert R.matrix_to_rotation_6d(mats).shape == (64, 21, 6)
+
+
+def test_gradients_are_finite_at_zero():
+    aa = torch.zeros(4, 3, requires_grad=True)
+    R.axis_angle_to_matrix(aa).sum().backward()
+    assert torch.isfinite(aa.grad).all()
+
+
+def test_quaternion_gradients_are_finite_at_zero():
+    aa = torch.zeros(2, 3, requires_grad=True)
+    R.axis_angle_to_quaternion(aa).sum().backward()
+    assert torch.isfinite(aa.grad).all()
+
+
+def test_geodesic_gradient_is_finite_for_equal_rotations():
+    r = torch.eye(3).repeat(3, 1, 1).requires_grad_(True)
+    R.geodesic_distance(r, torch.eye(3).repeat(3, 1, 1)).sum().backward()
+    assert torch.isfinite(r.grad).all()
