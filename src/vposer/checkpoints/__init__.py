@@ -99,6 +99,9 @@ def load_model(
         raise CheckpointError("no such file or directory", path)
     if path.is_dir():
         kind = directory_kind(path)
+        if kind != "native" and directory_kind(path / "model") == "native" if (path / "model").is_dir() else False:
+            # a `vposer train` run folder: its exported best weights
+            path, kind = path / "model", "native"
         if kind == "native":
             model = load_native(path)
             model.info.update(format="native", path=str(path.resolve()))

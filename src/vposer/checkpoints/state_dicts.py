@@ -15,7 +15,8 @@ from torch import Tensor
 from ..errors import CheckpointError, PathLike
 from ..model import POSE_DIM, VPoser, VPoserConfig, build_model
 
-V2_PREFIX = "vp_model."
+V2_PREFIX = "vp_model."  # V02_05's Lightning module
+TRAINER_PREFIX = "vposer."  # vposer train's Lightning module
 _NUM_6D = 21 * 6
 
 
@@ -24,10 +25,12 @@ def _shape(sd: Mapping[str, Tensor], key: str) -> tuple[int, ...]:
     return tuple(value.shape) if isinstance(value, Tensor) else ()
 
 
-def strip_prefix(sd: Mapping[str, Any], prefix: str = V2_PREFIX) -> dict[str, Any]:
-    """Keep the entries under ``prefix`` (without it) if any key has it; else return all."""
-    if any(k.startswith(prefix) for k in sd):
-        return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+def strip_prefix(sd: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep the entries under a training module's prefix (``vp_model.`` or ``vposer.``), without
+    it, when any key has one; else return all."""
+    for prefix in (V2_PREFIX, TRAINER_PREFIX):
+        if any(k.startswith(prefix) for k in sd):
+            return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
     return dict(sd)
 
 

@@ -1,0 +1,177 @@
+"""Running a training: data, callbacks, loggers, atomic checkpoints, resume, export.
+
+The run folder (``work_dir``) ends up holding::
+
+    config.yaml                  the merged configuration (what ran)
+    checkpoints/last.ckpt        the newest state (every epoch and every few minutes)
+    checkpoints/epoch=NN-val_loss=X.ckpt   the best by validation loss
+    model/                       the best weights in the native format (vposer.load_model reads it)
+    logs/                        CSV and TensorBoard logs
+    images/epoch_NNN.png         sampled and reconstructed bodies after each validation
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import yaml
+
+from ..errors import ConfigError
+from .config import TrainConfig, check_data_and_body
+
+
+def _atomic_checkpoint_io() -> Any:
+    from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        """Writes each checkpoint to a temporary file in the same folder, then renames it: a
+        run killed while saving never leaves a half-written checkpoint under the real name."""
+
+        def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            try:
+                torch.save(checkpoint, tmp)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+
+    return AtomicCheckpointIO()
+
+
+def _load_split(directory: Path, split: str) -> torch.Tensor:
+    poses = np.load(directory / split / "pose_body.npy", mmap_mode="r")
+    if poses.ndim != 2 or poses.shape[1] != 63 or len(poses) == 0:
+        raise ConfigError(f"expected (N, 63) body poses with N > 0, got {poses.shape}",
+                          directory / split / "pose_body.npy")
+    return torch.from_numpy(np.array(poses, dtype=np.float32))
+
+
+def build_datamodule(cfg: TrainConfig, epoch_fn: Any) -> Any:
+    import lightning.pytorch as pl
+
+    from .batches import PoseBatches
+
+    class PoseDataModule(pl.LightningDataModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.train_poses = _load_split(cfg.prepared_dir, cfg.get("data.train_split", "train"))
+            self.val_poses = _load_split(cfg.prepared_dir, cfg.get("data.val_split", "vald"))
+            self._train = PoseBatches(self.train_poses, int(cfg.get("train_parms.batch_size")),
+                                      cfg.seed, epoch_fn)
+
+        def train_dataloader(self) -> Any:
+            return self._train
+
+        def val_dataloader(self) -> Any:
+            return PoseBatches(self.val_poses, 1024, cfg.seed, epoch_fn, shuffle=False, drop_last=False)
+
+    return PoseDataModule()
+
+
+def _callbacks(cfg: TrainConfig, ckpt_dir: Path, images: bool) -> list:
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+
+    # last.ckpt is written after every epoch (by the first) and every few minutes or steps (by
+    # the second); the best by validation loss is kept beside it
+    callbacks: list = [
+        ModelCheckpoint(dirpath=ckpt_dir, filename="epoch={epoch:02d}-val_loss={val_loss:.4f}",
+                        auto_insert_metric_name=False, monitor="val_loss", mode="min", save_top_k=1,
+                        save_last=True, enable_version_counter=False),
+        LearningRateMonitor(logging_interval="epoch"),
+    ]
+    minutes = cfg.get("trainer.checkpoint_every_minutes")
+    steps = cfg.get("trainer.checkpoint_every_steps")
+    periodic = ({"every_n_train_steps": int(steps)} if steps else
+                {"train_time_interval": datetime.timedelta(minutes=float(minutes))} if minutes else None)
+    if periodic:
+        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True,
+                                         enable_version_counter=False, **periodic))
+    es = cfg.get("train_parms.early_stopping", {}) or {}
+    callbacks.append(EarlyStopping(monitor=es.get("monitor", "val_loss"), mode=es.get("mode", "min"),
+                                   patience=int(es.get("patience", 10)),
+                                   min_delta=float(es.get("min_delta", 0.0))))
+    if images:
+        from .pictures import ValidationPictures
+
+        callbacks.append(ValidationPictures(int(cfg.get("logging.num_bodies_to_display", 10))))
+    return callbacks
+
+
+def train(cfg: TrainConfig, resume: bool = False, fast_dev_run: bool = False) -> Path:
+    """Train as ``cfg`` says; returns the run folder. With ``resume``, continue from
+    ``work_dir/checkpoints/last.ckpt``.
+
+    Raises:
+        ConfigError: before any training, when the data folder or body model is unusable.
+    """
+    check_data_and_body(cfg)
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from ..body import load_body
+    from .module import VPoserModule
+
+    work = cfg.work_dir
+    ckpt_dir = work / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    if resume and not last.is_file():
+        raise ConfigError("nothing to resume: no checkpoints/last.ckpt in the run folder", work)
+    if not resume and last.is_file():
+        raise ConfigError("the run folder already holds a training; resume it with --resume "
+                          "or choose another output folder", work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg.raw, sort_keys=False))
+
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    bm = cfg.get("body_model.bm_path")
+    body = load_body(None if bm in (None, "open") else bm, cfg.get("body_model.model_type"))
+    module = VPoserModule(cfg, body)
+    data = build_datamodule(cfg, lambda: module.current_epoch if module._trainer is not None else 0)
+    images = bool(cfg.get("logging.render_during_training", True))
+    loggers = [CSVLogger(work, name="logs", version=""),
+               TensorBoardLogger(work, name="logs", version="tensorboard", default_hp_metric=False)]
+    trainer = pl.Trainer(
+        accelerator=cfg.get("trainer.accelerator", "auto"),
+        devices=cfg.get("trainer.devices", 1),
+        strategy=cfg.get("trainer.strategy", "auto"),
+        num_nodes=int(cfg.get("trainer.num_nodes", 1)),
+        precision=cfg.get("trainer.precision", "32-true"),
+        deterministic=bool(cfg.get("trainer.deterministic", True)),
+        max_epochs=int(cfg.get("train_parms.num_epochs")),
+        max_steps=int(cfg.get("trainer.max_steps", -1)),
+        limit_train_batches=cfg.get("trainer.limit_train_batches", 1.0),
+        callbacks=_callbacks(cfg, ckpt_dir, images),
+        logger=loggers,
+        plugins=[_atomic_checkpoint_io()],
+        use_distributed_sampler=False,
+        enable_progress_bar=bool(cfg.get("trainer.progress_bar", True)),
+        enable_model_summary=False,
+        log_every_n_steps=10,
+        default_root_dir=work,
+        fast_dev_run=fast_dev_run,
+    )
+    trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
+    if trainer.is_global_zero and not fast_dev_run:
+        export_best(work)
+    return work
+
+
+def export_best(work: Path) -> Path:
+    """Write the best checkpoint's weights (or the last, without validation) to ``work/model``."""
+    from ..checkpoints import load_model, save_model
+
+    ckpt_dir = work / "checkpoints"
+    best = sorted(p for p in ckpt_dir.glob("epoch=*.ckpt"))
+    source = best[-1] if best else ckpt_dir / "last.ckpt"
+    model = load_model(source)
+    model.info["training_config"] = yaml.safe_load((work / "config.yaml").read_text())
+    return save_model(model, work / "model")

@@ -1,0 +1,157 @@
+"""Training: the loss goes down, configs are validated up front, runs resume to identical weights."""
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("lightning")
+
+import vposer
+from vposer.body import load_body
+from vposer.body.synthetic import random_body_arrays
+from vposer.errors import ConfigError
+from vposer.train import load_config, vposer_loss
+from vposer.train.losses import kl_to_standard_normal
+
+from conftest import need_shared
+
+
+def write_data(root: Path, n_train: int = 384, n_val: int = 96, seed: int = 0) -> Path:
+    g = np.random.default_rng(seed)
+    base = g.normal(0, 0.25, (8, 63))
+    for split, n in (("train", n_train), ("vald", n_val)):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        poses = base[g.integers(0, 8, n)] + g.normal(0, 0.05, (n, 63))
+        np.save(root / split / "pose_body.npy", poses.astype(np.float32))
+    return root
+
+
+def tiny_config(tmp_path: Path, **trainer) -> Path:
+    write_data(tmp_path / "data")
+    cfg = tmp_path / "cfg.yaml"
+    extra = "".join(f", {k}: {v}" for k, v in trainer.items())
+    cfg.write_text(
+        "general: {expr_id: tiny, rnd_seed: 3}\n"
+        "data: {prepared_dir: data}\n"
+        "logging: {work_dir: run, render_during_training: false}\n"
+        "model_params: {num_neurons: 32, latentD: 8}\n"
+        "train_parms: {batch_size: 64, num_epochs: 2}\n"
+        f"trainer: {{accelerator: cpu, progress_bar: false, checkpoint_every_steps: 2{extra}}}\n")
+    return cfg
+
+
+def test_kl_matches_torch_distributions():
+    q = torch.distributions.Normal(torch.randn(5, 8), torch.rand(5, 8) + 0.1)
+    p = torch.distributions.Normal(torch.zeros(5, 8), torch.ones(5, 8))
+    expected = torch.distributions.kl_divergence(q, p).sum(-1).mean()
+    assert torch.allclose(kl_to_standard_normal(q), expected, atol=1e-5)
+
+
+def test_a_few_steps_lower_the_loss(tmp_path):
+    from vposer.train.module import VPoserModule
+
+    cfg = load_config(tiny_config(tmp_path))
+    module = VPoserModule(cfg, load_body())
+    poses = torch.from_numpy(np.load(tmp_path / "data" / "train" / "pose_body.npy"))
+    opt = torch.optim.Adam(module.vposer.parameters(), lr=3e-3)
+    torch.manual_seed(0)
+    losses = []
+    for step in range(40):
+        batch = poses[(step * 64) % 384:(step * 64) % 384 + 64]
+        out, _ = module._step(batch, extra=True)
+        opt.zero_grad()
+        out.total.backward()
+        opt.step()
+        losses.append(out.total.item())
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5])
+    assert set(out.terms) == {"kl", "rec", "matrot", "jtr", "loss"}
+
+
+def test_v1_recipe_terms():
+    n = 4
+    post = torch.distributions.Normal(torch.zeros(n, 8), torch.ones(n, 8))
+    v = torch.zeros(n, 10, 3)
+    aa = torch.zeros(n, 21, 3)
+    rot = torch.eye(3).expand(n, 21, 3, 3)
+    out = vposer_loss("v1", {"loss_kl_wt": 0.005}, True, post, v + 0.001, v, v, v, rot, rot, aa + 0.1, aa)
+    assert out.terms["rec_mm"].item() == pytest.approx(1.0, rel=1e-4)
+    assert out.terms["aa"].item() == pytest.approx(63 * 0.01, rel=1e-4)
+    assert out.total.item() == pytest.approx(0.995 * (1.0 + 0.63), rel=1e-4)
+
+
+def test_v02_05_config_fields_load(tmp_path):
+    release_yaml = need_shared("fixtures", "vposer", "V02_fixture", "V02_fixture.yaml")
+    cfg = load_config(release_yaml)
+    assert cfg.recipe == "v2" and cfg.get("train_parms.batch_size") == 128
+    assert cfg.get("train_parms.loss_weights.loss_rec_wt") == 4 and cfg.seed == 100
+    from vposer.train.config import check_data_and_body
+
+    with pytest.raises(ConfigError, match="vposer prepare"):
+        check_data_and_body(cfg)  # its amass_dir is raw AMASS on another machine
+
+
+def test_bad_configs_fail_before_training(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train_parms: {batch_sise: 12}\n")
+    with pytest.raises(ConfigError, match="unknown key 'train_parms.batch_sise'") as err:
+        load_config(bad)
+    assert "bad.yaml" in str(err.value)
+    bad.write_text("recipe: v3\n")
+    with pytest.raises(ConfigError, match="unknown recipe"):
+        load_config(bad)
+    from vposer.train.run import train
+
+    cfg = tiny_config(tmp_path)
+    shutil.rmtree(tmp_path / "data" / "vald")
+    with pytest.raises(ConfigError, match="no 'vald' split"):
+        train(load_config(cfg))
+    write_data(tmp_path / "data")
+    mano = tmp_path / "MANO_RIGHT.npz"
+    np.savez(mano, **random_body_arrays("mano"))
+    with pytest.raises(ConfigError, match="MANO"):
+        train(load_config(cfg, {"body_model": {"bm_path": str(mano)}}))
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def _train_cli(cfg: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "vposer", "train", str(cfg), *extra],
+                            cwd=cfg.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_killed_run_resumes_to_identical_weights(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    cfg_a, cfg_b = tiny_config(a), tiny_config(b)
+    full = _train_cli(cfg_a)
+    killed = _train_cli(cfg_b)
+    last = b / "run" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while not last.exists() and killed.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert last.exists(), "no checkpoint was written before the kill"
+    resumed = _train_cli(cfg_b, "--resume")
+    out_full, out_resumed = full.communicate(timeout=600)[0], resumed.communicate(timeout=600)[0]
+    assert full.returncode == 0, out_full[-2000:]
+    assert resumed.returncode == 0, out_resumed[-2000:]
+    m_full, m_resumed = vposer.load_model(a / "run"), vposer.load_model(b / "run")
+    for key, value in m_full.state_dict().items():
+        assert torch.equal(value, m_resumed.state_dict()[key]), key
+    assert m_full.config.latent_dim == 8 and m_full.info["format"] == "native"
+    assert vposer.load_model(a / "run" / "checkpoints" / "last.ckpt").config.num_neurons == 32
+
+
+@pytest.mark.slow
+def test_ddp_over_two_cpu_processes(tmp_path):
+    cfg = tiny_config(tmp_path)
+    proc = _train_cli(cfg, "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu")
+    out = proc.communicate(timeout=900)[0]
+    assert proc.returncode == 0, out[-3000:]
+    assert vposer.load_model(tmp_path / "run").config.latent_dim == 8
