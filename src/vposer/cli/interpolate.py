@@ -1,0 +1,75 @@
+"""``vposer interpolate``: animate the way between two latent codes (GIF/MP4, strip, poses)."""
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_device_argument, add_model_argument, load_model_from_args
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "interpolate",
+        help="render a latent interpolation between two poses as an animated GIF / MP4",
+        description="Interpolate between two latent codes, from two seeds or encoded from two "
+        "poses (.npz with pose_body/pose/poses, or .npy; first row), decode the poses, render "
+        "them with one camera and write an animation (.gif or .mp4 by suffix), optionally an MP4 "
+        "too and a strip image of evenly spaced frames. The decoded poses and codes are saved "
+        "beside the output as .npz (keys pose, pose_body, z).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_model_argument(p)
+    add_device_argument(p)
+    p.add_argument("--body", default=None, help="body model file or name (default: the open body)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--seeds", type=int, nargs=2, metavar=("SEED1", "SEED2"), help="codes of two sampling seeds")
+    src.add_argument("--poses", nargs=2, metavar=("A", "B"), help="two pose files to encode")
+    p.add_argument("--steps", type=int, default=60, help="frames from one end to the other (both included)")
+    p.add_argument("--method", choices=["lerp", "slerp"], default="lerp")
+    p.add_argument("--there-and-back", action="store_true", help="return to the start (a seamless loop)")
+    p.add_argument("--angle", type=float, default=0.0, help="view angle about the vertical axis, degrees")
+    p.add_argument("--size", type=int, default=400, help="frame size in pixels")
+    p.add_argument("--duration-ms", type=int, default=100, help="GIF frame duration")
+    p.add_argument("--fps", type=float, default=None, help="MP4 frame rate (default 1000 / duration)")
+    p.add_argument("--no-floor", action="store_true", help="no floor and shadow")
+    p.add_argument("-o", "--output", default="interpolation.gif", help="animation (.gif or .mp4)")
+    p.add_argument("--mp4", default=None, help="also write an MP4")
+    p.add_argument("--strip", default=None, help="also write a strip image of evenly spaced frames")
+    p.add_argument("--strip-frames", type=int, default=6, help="frames in the strip")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    import vposer
+    from vposer.errors import InputError
+    from vposer.render import (
+        frame_strip, interpolation_animation, load_pose, save_gif, save_image, save_mp4, save_poses,
+    )
+
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise InputError(f"the animation must be .gif or .mp4, got {suffix!r}", args.output)
+    if args.duration_ms < 10:
+        raise InputError(f"--duration-ms must be >= 10, got {args.duration_ms}")
+    model = load_model_from_args(args)  # vposer.load_model(args.model, device=args.device)
+    body = vposer.load_body(args.body)
+    poses = None if args.poses is None else np.stack([load_pose(p) for p in args.poses])
+    frames, pose, codes = interpolation_animation(
+        model, body, seeds=args.seeds, poses=poses, steps=args.steps, method=args.method,
+        there_and_back=args.there_and_back, angle_deg=args.angle, size=args.size, floor=not args.no_floor,
+    )
+    fps = args.fps or 1000.0 / args.duration_ms
+    if suffix == ".gif":
+        written = [save_gif(frames, args.output, args.duration_ms)]
+    else:
+        written = [save_mp4(frames, args.output, fps)]
+    if args.mp4:
+        written.append(save_mp4(frames, args.mp4, fps))
+    if args.strip:
+        written.append(save_image(frame_strip(frames, args.strip_frames), args.strip))
+    written.append(save_poses(Path(args.output).with_suffix(".npz"), pose, z=codes))
+    print(f"{len(frames)} frames; wrote " + ", ".join(str(w) for w in written))
+    return 0

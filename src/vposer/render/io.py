@@ -1,0 +1,158 @@
+"""Atomic file output: images, GIF and MP4 animations, pose arrays.
+
+Every writer creates a temporary file in the destination folder and renames it over the target
+(``os.replace``), so a reader never sees a half-written file and a failure leaves no debris.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence, Union
+
+import numpy as np
+
+from ..errors import InputError
+from .context import RenderError
+
+PathLike = Union[str, os.PathLike]
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix); rename it to ``path`` on success.
+
+    Creates missing parent folders. On an exception the temporary file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, _file_mode(path))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _file_mode(path: Path) -> int:
+    """The existing file's permissions, else those a new file gets (0o666 less the umask)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def as_frames(frames) -> np.ndarray:
+    """``(T, H, W, 3|4)`` uint8 from a sequence or array of images (one ``(H, W, C)`` image ok)."""
+    arr = np.asarray(frames)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] not in (3, 4) or arr.shape[0] == 0 or arr.dtype != np.uint8:
+        raise InputError(f"frames must be uint8 of shape (T, H, W, 3|4), got {arr.shape} {arr.dtype}")
+    return arr
+
+
+def flatten_alpha(frames: np.ndarray, background: Sequence[int] = (255, 255, 255)) -> np.ndarray:
+    """RGB frames: RGBA composited over ``background`` (RGB passes through)."""
+    if frames.shape[-1] == 3:
+        return frames
+    alpha = frames[..., 3:4].astype(np.float32) / 255.0
+    rgb = frames[..., :3] * alpha + np.asarray(background, dtype=np.float32) * (1.0 - alpha)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def save_image(image: np.ndarray, path: PathLike) -> Path:
+    """Save an ``(H, W, 3|4)`` uint8 image; the format follows the suffix (PNG recommended)."""
+    from PIL import Image
+
+    image = as_frames(image)[0]
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format=_pil_format(path))
+    return Path(path)
+
+
+def _pil_format(path: PathLike) -> str:
+    from PIL import Image
+
+    suffix = Path(path).suffix.lower()
+    Image.init()
+    if suffix not in Image.EXTENSION:
+        raise InputError(f"unknown image format {suffix!r}", path)
+    return Image.EXTENSION[suffix]
+
+
+def save_gif(frames, path: PathLike, duration_ms: int = 100, loop: int = 0) -> Path:
+    """Save an animated GIF.
+
+    Args:
+        frames: ``(T, H, W, 3|4)`` uint8; transparency is flattened onto white.
+        duration_ms: display time of each frame (GIF stores hundredths of a second).
+        loop: 0 loops forever, k plays k + 1 times.
+
+    Consecutive identical frames are merged by Pillow with their durations added, so the total
+    time is kept but the stored frame count can be lower.
+    """
+    from PIL import Image
+
+    frames = flatten_alpha(as_frames(frames))
+    if duration_ms < 10:
+        raise InputError(f"GIF frame duration must be >= 10 ms, got {duration_ms}")
+    images = [Image.fromarray(f) for f in frames]
+    with atomic_path(path) as tmp:
+        images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(duration_ms),
+            loop=int(loop), disposal=1, optimize=False,
+        )
+    return Path(path)
+
+
+def save_mp4(frames, path: PathLike, fps: float = 10.0, quality: float = 8.0) -> Path:
+    """Save an H.264 MP4 (yuv420p, plays everywhere) with imageio-ffmpeg's bundled ffmpeg.
+
+    Args:
+        frames: ``(T, H, W, 3|4)`` uint8; transparency is flattened onto white, odd sizes are
+            padded by one white row/column (H.264 in yuv420p needs even sizes).
+        fps: frames per second.
+        quality: 0 (worst) to 10 (best), imageio-ffmpeg's scale.
+    """
+    try:
+        import imageio.v2 as imageio
+        import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary)
+    except ImportError as exc:
+        raise RenderError(f"MP4 output needs imageio and imageio-ffmpeg ({exc}): pip install 'vposer[render]'") from exc
+    frames = flatten_alpha(as_frames(frames))
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=255)
+    with atomic_path(path) as tmp:
+        writer = imageio.get_writer(
+            tmp, format="FFMPEG", mode="I", fps=float(fps), codec="libx264", quality=quality,
+            pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error",
+        )
+        try:
+            for frame in frames:
+                writer.append_data(frame)
+        finally:
+            writer.close()
+    return Path(path)
+
+
+def save_poses(path: PathLike, pose_body: np.ndarray, **extra: np.ndarray) -> Path:
+    """Save body poses as ``.npz`` with keys ``pose`` and ``pose_body`` (both ``(N, 63)`` float32).
+
+    Args:
+        pose_body: ``(N, 63)`` or ``(N, 21, 3)`` axis-angle.
+        extra: more arrays to store (e.g. ``z`` latent codes).
+    """
+    pose = np.asarray(pose_body, dtype=np.float32).reshape(len(pose_body), -1)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, pose=pose, pose_body=pose, **{k: np.asarray(v) for k, v in extra.items()})
+    return Path(path)

@@ -1,0 +1,174 @@
+"""From a VPoser model and a body model to pictures: the tutorial's pose grid and latent
+interpolation animations. The CLI and the ``human_body_prior`` compat layer call these."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from .animation import render_animation
+from .grid import DEFAULT_ANGLES, render_grid
+from .io import PathLike
+
+POSE_DIM = 63
+
+
+def body_vertices(body: Any, pose_body, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Pose a body model (zero shape, root orientation and translation).
+
+    Args:
+        body: a ``vposer.BodyModel`` (callable with ``pose_body=`` returning ``.vertices``, ``.faces``;
+            the original package's ``.v`` and ``.f`` work too).
+        pose_body: ``(N, 63)`` or ``(N, 21, 3)`` axis-angle (array or tensor).
+        batch_size: poses per forward pass.
+
+    Returns:
+        ``(N, V, 3)`` float32 vertices and ``(F, 3)`` int32 faces.
+    """
+    import torch
+
+    poses = torch.as_tensor(np.asarray(_numpy(pose_body), dtype=np.float32)).reshape(-1, POSE_DIM)
+    device = _device(body)
+    chunks, faces = [], None
+    with torch.no_grad():
+        for start in range(0, poses.shape[0], batch_size):
+            out = body(pose_body=poses[start : start + batch_size].to(device))
+            chunks.append(np.asarray(_numpy(_field(out, "vertices", "v")), dtype=np.float32))
+            faces = _field(out, "faces", "f", fallback=body)
+    return np.concatenate(chunks), np.asarray(_numpy(faces), dtype=np.int32)
+
+
+def _field(out: Any, name: str, legacy: str, fallback: Any = None):
+    """``out.name``, else the original package's short name (``v``, ``f``), else on ``fallback``."""
+    for obj in (out, fallback):
+        for attr in (name, legacy):
+            value = getattr(obj, attr, None) if obj is not None else None
+            if value is not None:
+                return value
+    raise InputError(f"the body model output has no {name!r} (nor {legacy!r})")
+
+
+def _numpy(x):
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else x
+
+
+def _device(module: Any):
+    for getter in ("parameters", "buffers"):
+        for tensor in getattr(module, getter, lambda: iter(()))():
+            return tensor.device
+    return "cpu"
+
+
+def pose_grid(
+    model: Any,
+    body: Any,
+    n: int = 5,
+    seed: Optional[int] = None,
+    angles: Sequence[float] = DEFAULT_ANGLES,
+    size: int = 400,
+    temperature: float = 1.0,
+    **options: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sample ``n`` poses and render them as the tutorial's grid (rows = angles, columns = samples).
+
+    Returns:
+        The image ``(len(angles) * size, n * size, 3)`` uint8 and the poses ``(n, 63)`` float32.
+    """
+    if n < 1:
+        raise InputError(f"the number of samples must be >= 1, got {n}")
+    decoded = model.sample(n, seed=seed, temperature=temperature)
+    poses = _numpy(decoded.axis_angle).reshape(n, POSE_DIM).astype(np.float32)
+    vertices, faces = body_vertices(body, poses)
+    return render_grid(vertices, faces, angles, size, **options), poses
+
+
+def load_pose(path: PathLike, index: int = 0) -> np.ndarray:
+    """One body pose ``(63,)`` from an ``.npz`` (key ``pose_body``, ``pose`` or AMASS ``poses``) or ``.npy``.
+
+    Arrays of 63 (or 21 x 3) values per row are body poses; rows of 66 values or more are full
+    SMPL-family poses (root orientation first) whose columns 3..65 are taken. Row ``index`` is used.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        else:
+            with np.load(path, allow_pickle=False) as data:
+                key = next((k for k in ("pose_body", "pose", "poses") if k in data.files), None)
+                if key is None:
+                    raise InputError(f"no pose_body, pose or poses array among {data.files}", path)
+                arr = data[key]
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read poses: {exc}", path) from exc
+    arr = np.asarray(arr, dtype=np.float32)
+    arr = arr.reshape(-1, POSE_DIM) if arr.shape[-2:] == (21, 3) else arr.reshape(-1, arr.shape[-1])
+    if arr.shape[-1] > POSE_DIM + 2:
+        arr = arr[:, 3 : 3 + POSE_DIM]
+    if arr.shape[-1] != POSE_DIM:
+        raise InputError(f"poses must have 63 values (or >= 66 with the root first), got {arr.shape}", path)
+    if not -arr.shape[0] <= index < arr.shape[0]:
+        raise InputError(f"pose index {index} out of range for {arr.shape[0]} poses", path)
+    return arr[index]
+
+
+def interpolation_poses(
+    model: Any,
+    seeds: Optional[Sequence[int]] = None,
+    poses=None,
+    steps: int = 60,
+    method: str = "lerp",
+    there_and_back: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the poses on the way between two latent codes.
+
+    The codes come from two ``seeds`` (codes of ``model.sample_latent(1, seed)``, i.e. the codes
+    behind ``model.sample(1, seed=s)``) or from two body ``poses`` (encoder means).
+
+    Returns:
+        Poses ``(T, 63)`` float32 and codes ``(T, D)`` float32, ``T = steps``
+        (``2 * steps - 2`` with ``there_and_back``).
+    """
+    import torch
+
+    from ..model import interpolate
+
+    if (seeds is None) == (poses is None):
+        raise InputError("give either two seeds or two poses")
+    with torch.no_grad():
+        if seeds is not None:
+            if len(seeds) != 2:
+                raise InputError(f"give two seeds, got {len(seeds)}")
+            z = torch.cat([model.sample_latent(1, seed=int(s)) for s in seeds])
+        else:
+            p = torch.as_tensor(np.asarray(_numpy(poses), dtype=np.float32)).reshape(-1, POSE_DIM)
+            if p.shape[0] != 2:
+                raise InputError(f"give two poses, got {p.shape[0]}")
+            z = model.encode(p.to(_device(model))).mean
+        codes = interpolate(z[0], z[1], steps, method=method, there_and_back=there_and_back)
+        decoded = model.decode(codes)
+    pose = _numpy(decoded.axis_angle).reshape(codes.shape[0], POSE_DIM).astype(np.float32)
+    return pose, _numpy(codes).astype(np.float32)
+
+
+def interpolation_animation(
+    model: Any,
+    body: Any,
+    seeds: Optional[Sequence[int]] = None,
+    poses=None,
+    steps: int = 60,
+    method: str = "lerp",
+    there_and_back: bool = False,
+    angle_deg: float = 0.0,
+    size: int = 400,
+    **options: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frames of a latent interpolation (see :func:`interpolation_poses`), one camera for all.
+
+    Returns:
+        Frames ``(T, size, size, 3)`` uint8, poses ``(T, 63)`` and codes ``(T, D)``.
+    """
+    pose, codes = interpolation_poses(model, seeds, poses, steps, method, there_and_back)
+    vertices, faces = body_vertices(body, pose)
+    return render_animation(vertices, faces, angle_deg, size, **options), pose, codes
