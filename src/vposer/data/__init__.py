@@ -1,0 +1,51 @@
+"""Training data: AMASS preparation and motion-capture import with retargeting to SMPL.
+
+::
+
+    from vposer.data import load_prepared, prepare_amass, import_mocap
+    prepare_amass("AMASS", "prepared", recipe="v2", target_fps=30)   # or `vposer prepare`
+    import_mocap("../shared/data/cmu", "cmu_prepared")                # or `vposer import-mocap`
+    train = load_prepared("prepared", "train")     # memory-mapped
+    train.pose_body[:128]                          # (128, 63) float32 axis-angle
+    train.trace(0)                                 # (source file or take key, frame index)
+
+Modules: :mod:`.prepared` (the on-disk format), :mod:`.amass` (layout, aliases, split recipes),
+:mod:`.pipeline` (``vposer prepare``), :mod:`.select` (subsampling, de-duplication),
+:mod:`.skeleton` (FK, SMPL rest skeleton), :mod:`.retarget`, :mod:`.mapping` (joint names),
+:mod:`.cmu`, :mod:`.bvh`, :mod:`.quality`, :mod:`.mocap` (``vposer import-mocap``).
+Exports are imported lazily, so worker processes stay light.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "PreparedSplit": "vposer.data.prepared",
+    "load_prepared": "vposer.data.prepared",
+    "prepare_amass": "vposer.data.pipeline",
+    "import_mocap": "vposer.data.mocap",
+    "Skeleton": "vposer.data.skeleton",
+    "body_skeleton": "vposer.data.skeleton",
+    "forward_kinematics": "vposer.data.skeleton",
+    "Retargeter": "vposer.data.retarget",
+    "read_bvh": "vposer.data.bvh",
+    "write_bvh": "vposer.data.bvh",
+    "load_cmu": "vposer.data.cmu",
+    "load_recipe": "vposer.data.amass",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vposer.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
