@@ -74,3 +74,41 @@ def test_vp_model_modes_that_would_execute_code_are_refused(v1_dir):
 
     with pytest.raises(ValueError, match="never"):
         load_vposer(str(v1_dir), vp_model="model")
+
+
+@pytest.mark.render
+def test_second_tutorial_snippet_runs_verbatim(v1_dir, tmp_path):
+    """The seed's second snippet, with a copy of the fixture model (it writes into the model
+    folder) and a random SMPL-X-structured body file."""
+    import shutil
+
+    from PIL import Image
+
+    from vposer.body.synthetic import random_body_arrays
+    from vposer.render import gl_available
+
+    ok, why = gl_available()
+    if not ok:
+        pytest.skip(why)
+    model_dir = tmp_path / "vposer_v1_0"
+    shutil.copytree(v1_dir, model_dir)
+    smplx_file = tmp_path / "SMPLX_NEUTRAL.npz"
+    arrays = random_body_arrays("smplx")
+    arrays["v_template"] = arrays["v_template"] * 0.3  # a compact random cloud, renderable
+    np.savez(smplx_file, **arrays)
+    bm_path = str(smplx_file)
+    expr_dir = str(model_dir)
+    # --- the original tutorial's second snippet, verbatim below this line ---
+    from human_body_prior.body_model.body_model import BodyModel
+    from human_body_prior.tutorials.sample_body_pose import sample_vposer
+
+    bm = BodyModel(bm_path, 'smplx')
+
+    sample_vposer(expr_dir, bm, 5, vp_model='snapshot')
+    # --- end of snippet ---
+    out = list((model_dir / "evaluations" / "pose_generation").iterdir())
+    png = [p for p in out if p.suffix == ".png"]
+    npz = [p for p in out if p.suffix == ".npz"]
+    assert len(png) == 1 and len(npz) == 1 and png[0].stem == npz[0].stem
+    assert Image.open(png[0]).size == (2000, 1200)
+    assert np.load(npz[0])["pose"].shape == (5, 63)

@@ -1,0 +1,38 @@
+"""``human_body_prior.tutorials.sample_body_pose``: the tutorial's ``sample_vposer``."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from vposer.render import body_vertices, render_grid, save_image, save_poses
+
+from ..tools.model_loader import load_vposer
+
+__all__ = ["sample_vposer"]
+
+VIEW_ANGLES = (0, 90, -90)
+
+
+def sample_vposer(exp_dir: str, bm: Any, num_samples: int = 5, vp_model: str = "snapshot",
+                  seed: Optional[int] = None, cell_size: int = 400) -> np.ndarray:
+    """Sample ``num_samples`` poses, render them on ``bm`` at 0, 90 and -90 degrees about the vertical
+    axis (rows = angles, columns = samples; 2000 x 1200 for 5 samples) and write the picture to
+    ``exp_dir/evaluations/pose_generation/<id>.png`` with the poses (key ``pose``) in ``<id>.npz``.
+
+    ``bm`` is any body model: the compat ``BodyModel``, a ``vposer.BodyModel``.
+    Returns the sampled poses, ``(num_samples, 1, 21, 3)`` axis-angle.
+    """
+    vposer_pt, _ = load_vposer(exp_dir, vp_model=vp_model)
+    poses = vposer_pt.sample_poses(num_poses=num_samples, seed=seed)
+    pose_body = poses.reshape(num_samples, 63).cpu().numpy().astype(np.float32)
+    vertices, faces = body_vertices(bm, pose_body)
+    image = render_grid(vertices, faces, angles=VIEW_ANGLES, cell_size=cell_size)
+    out_dir = Path(exp_dir) / "evaluations" / "pose_generation"
+    name = uuid.uuid4().hex[:8]
+    save_image(image, out_dir / f"{name}.png")
+    save_poses(out_dir / f"{name}.npz", pose_body)
+    print(f"sample_vposer: wrote {out_dir / (name + '.png')}")
+    return poses

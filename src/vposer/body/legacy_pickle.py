@@ -1,0 +1,226 @@
+"""A restricted unpickler for body-model ``.pkl`` files (SMPL 1.x, MANO, converted SMPL-X).
+
+Those files were written by Python 2 (protocol 2) and hold ``chumpy.ch.Ch`` objects, scipy
+sparse matrices under module paths that no longer exist (``scipy.sparse.csc``), numpy arrays and a
+few ``__builtin__`` names. chumpy does not install on current numpy, and a pickle can run any
+code, so this reader resolves only an allow-list of globals:
+
+- numpy array, dtype and scalar reconstruction (``numpy.core`` and ``numpy._core`` paths);
+- ``__builtin__``/``builtins`` containers (``set``, ``frozenset``, ``object`` ...), the
+  ``copy_reg`` reconstructor for those, ``_codecs.encode`` for bytes written by Python 3;
+- chumpy classes (``chumpy.*``): turned into plain arrays from the ``x`` of their state
+  (chumpy expressions without a stored ``x`` are kept as opaque stubs, an error only if used);
+- scipy sparse matrices under any ``scipy.sparse`` path: rebuilt as current scipy matrices.
+
+Everything else raises :class:`UnsafeBodyFileError` naming the file and the refused global.
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from typing import Any
+
+import numpy as np
+
+from ..errors import BodyModelError, UnsafePickleError
+
+__all__ = ["UnsafeBodyFileError", "load_legacy_pickle", "unconverted", "unpickle_restricted"]
+
+PathLike = str | os.PathLike
+
+
+class UnsafeBodyFileError(BodyModelError, UnsafePickleError):
+    """A body-model pickle asked for a global outside the allow-list."""
+
+
+class _ChumpyStub:
+    """Stands for any chumpy object while unpickling; keeps its state dict."""
+
+    chumpy_name = "chumpy.ch.Ch"
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+class _SparseStub:
+    """Stands for a pickled scipy sparse matrix; keeps its state dict."""
+
+    sparse_format = ""
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+def _numpy_globals() -> dict[str, Any]:
+    try:
+        from numpy._core import multiarray, numeric
+    except ImportError:  # numpy < 1.26
+        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
+
+    def reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+        if subtype is not np.ndarray:
+            raise pickle.UnpicklingError(f"array subclass {subtype!r} is not allowed")
+        return multiarray._reconstruct(np.ndarray, shape, dtype)
+
+    def frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+        return numeric._frombuffer(buf, dtype, shape, order)
+
+    return {
+        "_reconstruct": reconstruct,
+        "scalar": multiarray.scalar,
+        "_frombuffer": frombuffer,
+        "ndarray": np.ndarray,
+        "dtype": np.dtype,
+    }
+
+
+def _codecs_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    """``_codecs.encode`` limited to what Python 3 writes for bytes in protocol-2 pickles."""
+    if encoding.lower().replace("-", "") not in ("latin1", "utf8", "ascii"):
+        raise pickle.UnpicklingError(f"codec {encoding!r} is not allowed")
+    return text.encode(encoding, errors)
+
+
+def _safe_reconstructor(cls: type, base: type, state: Any) -> Any:
+    """``copy_reg._reconstructor`` for the allowed stub classes only."""
+    if base is not object or not issubclass(cls, (_ChumpyStub, _SparseStub)):
+        raise pickle.UnpicklingError(f"cannot reconstruct {cls!r} from {base!r}")
+    return object.__new__(cls)
+
+
+_BUILTINS = {
+    "object": object, "set": set, "frozenset": frozenset, "list": list, "dict": dict,
+    "tuple": tuple, "complex": complex, "bytearray": bytearray, "slice": slice,
+    "bool": bool, "int": int, "float": float, "str": str, "bytes": bytes,
+}
+_SPARSE_FORMATS = ("csc", "csr", "coo", "bsr", "dia", "lil", "dok")
+
+
+def _chumpy_class(module: str, name: str) -> type:
+    return type(name, (_ChumpyStub,), {"chumpy_name": f"{module}.{name}"})
+
+
+def _sparse_class(module: str, name: str) -> type:
+    fmt = name.split("_")[0]
+    return type(name, (_SparseStub,), {"sparse_format": fmt})
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Resolves only the allow-listed globals; see the module docstring."""
+
+    def __init__(self, file: io.BufferedIOBase, path: str):
+        super().__init__(file, encoding="latin1")
+        self._path = path
+        self._numpy = _numpy_globals()
+        self._stub_types: dict[tuple[str, str], type] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module in ("__builtin__", "builtins") and name in _BUILTINS:
+            return _BUILTINS[name]
+        if module in ("copy_reg", "copyreg") and name == "_reconstructor":
+            return _safe_reconstructor
+        if module == "_codecs" and name == "encode":
+            return _codecs_encode
+        if module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray",
+                      "numpy.core.numeric", "numpy._core.numeric") and name in self._numpy:
+            return self._numpy[name]
+        if module == "chumpy" or module.startswith("chumpy."):
+            key = (module, name)
+            if key not in self._stub_types:
+                self._stub_types[key] = _chumpy_class(module, name)
+            return self._stub_types[key]
+        if module.startswith("scipy.sparse") and name.split("_")[0] in _SPARSE_FORMATS \
+                and name.endswith(("_matrix", "_array")):
+            key = (module, name)
+            if key not in self._stub_types:
+                self._stub_types[key] = _sparse_class(module, name)
+            return self._stub_types[key]
+        raise UnsafeBodyFileError(
+            f"refusing to unpickle {module}.{name}: a body-model pickle may only hold arrays, "
+            "sparse matrices and chumpy arrays",
+            self._path,
+        )
+
+
+def _to_sparse(stub: _SparseStub, path: str) -> Any:
+    import scipy.sparse as sp
+
+    state = stub.state if isinstance(stub.state, dict) else {}
+    shape = state.get("_shape", state.get("shape"))
+    fmt = stub.sparse_format
+    try:
+        if fmt in ("csc", "csr", "bsr"):
+            cls = {"csc": sp.csc_matrix, "csr": sp.csr_matrix, "bsr": sp.bsr_matrix}[fmt]
+            return cls((state["data"], state["indices"], state["indptr"]), shape=shape)
+        if fmt == "coo":
+            rows = state.get("row", state.get("coords", (None, None))[0])
+            cols = state.get("col", state.get("coords", (None, None))[1])
+            return sp.coo_matrix((state["data"], (rows, cols)), shape=shape)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BodyModelError(f"unreadable {fmt} sparse matrix in the pickle ({exc})", path) from exc
+    raise BodyModelError(f"unsupported sparse matrix format {fmt!r} in the pickle", path)
+
+
+def _to_array(stub: _ChumpyStub, path: str) -> Any:
+    """The array of a plain ``Ch``; other chumpy expressions stay stubs (see :func:`unconverted`)."""
+    state = stub.state if isinstance(getattr(stub, "state", None), dict) else {}
+    if "x" not in state:
+        return stub
+    return np.asarray(_plain(state["x"], path))
+
+
+def unconverted(value: Any) -> str | None:
+    """The chumpy class name when ``value`` is a chumpy expression that could not be turned into
+    an array (it has no stored ``x``), else None."""
+    return value.chumpy_name if isinstance(value, _ChumpyStub) else None
+
+
+def _plain(obj: Any, path: str) -> Any:
+    """Replace the stubs inside ``obj`` (recursively through containers) by plain values."""
+    if isinstance(obj, _ChumpyStub):
+        return _to_array(obj, path)
+    if isinstance(obj, _SparseStub):
+        return _to_sparse(obj, path)
+    if isinstance(obj, dict):
+        return {k: _plain(v, path) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain(v, path) for v in obj)
+    if isinstance(obj, np.ndarray) and obj.dtype == object:  # e.g. an .npz object member
+        if obj.shape == ():
+            return _plain(obj.item(), path)
+        out = np.empty(obj.shape, dtype=object)
+        for index, value in np.ndenumerate(obj):
+            out[index] = _plain(value, path)
+        return out
+    return obj
+
+
+def unpickle_restricted(data: bytes, path: PathLike = "<bytes>") -> Any:
+    """Unpickle ``data`` through the allow-list, chumpy objects and sparse matrices converted.
+
+    Raises:
+        UnsafeBodyFileError: a refused global.
+        BodyModelError: not a pickle, or a corrupt one.
+    """
+    path = os.fspath(path)
+    try:
+        obj = _RestrictedUnpickler(io.BytesIO(data), path).load()
+    except UnsafeBodyFileError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, UnicodeDecodeError, MemoryError) as exc:
+        raise BodyModelError("not a body-model file: neither an .npz archive nor a readable "
+                             f"pickle ({type(exc).__name__}: {exc})", path) from exc
+    return _plain(obj, path)
+
+
+def load_legacy_pickle(path: PathLike) -> Any:
+    """Read a ``.pkl`` body-model file safely (see the module docstring)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise BodyModelError(f"cannot read the file ({exc.strerror})", path) from exc
+    return unpickle_restricted(data, path)
+

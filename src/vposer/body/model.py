@@ -1,0 +1,330 @@
+"""The body model: blend shapes, kinematic chain and skinning as one batched forward pass."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..errors import BodyModelError, InputError
+from ..rotations import axis_angle_to_matrix
+from . import lbs
+from .files import BodyModelData, open_body_file, read_body_file, read_dmpl, shape_layout
+from .inputs import as_rows, check_finite, common_batch, fit_width
+from .kinds import POSE_PARTS
+
+__all__ = ["BodyModel", "BodyOutput", "load_body"]
+
+PathLike = str | os.PathLike
+
+
+@dataclass
+class BodyOutput:
+    """Result of a body model's forward pass.
+
+    Attributes:
+        vertices: ``(N, V, 3)`` posed mesh vertices, metres.
+        joints: ``(N, J, 3)`` posed positions of the model's own joints (no extra landmarks).
+        faces: ``(F, 3)`` long vertex indices of the triangles.
+        full_pose: ``(N, J, 3)`` axis-angle rotation of every joint, root first.
+    """
+
+    vertices: Tensor
+    joints: Tensor
+    faces: Tensor
+    full_pose: Tensor
+
+
+def _count(requested: int | None, available: int) -> int:
+    """Components used: all when ``requested`` is None or negative, else truncated."""
+    return available if requested is None or requested < 0 else min(int(requested), available)
+
+
+class BodyModel(nn.Module):
+    """A SMPL-family body model (SMPL, SMPL+H, SMPL-X, MANO) or the open body.
+
+    Build it with :func:`load_body` or :meth:`from_file`. Calling it poses the mesh::
+
+        out = body(pose_body=poses, root_orient=root, betas=betas, trans=trans)
+        out.vertices  # (N, V, 3)
+
+    Args:
+        data: the checked arrays of a body-model file (:func:`~vposer.body.read_body_file`).
+        num_betas: shape components used; truncated to those in the file; None or -1 = all.
+        num_expressions: SMPL-X expression components (truncated likewise; others have none).
+        dmpls: optional ``(V, 3, D)`` DMPL soft-tissue components; ``num_dmpls`` of them used.
+        use_posedirs: apply pose-corrective blend shapes by default.
+        dtype, device: of the buffers and outputs.
+    """
+
+    def __init__(self, data: BodyModelData, num_betas: int | None = 10,
+                 num_expressions: int | None = 10, dmpls: np.ndarray | None = None,
+                 num_dmpls: int | None = None, use_posedirs: bool = True,
+                 dtype: torch.dtype = torch.float32, device: Any = None):
+        super().__init__()
+        self.kind = data.kind
+        self.path = data.path
+        self.joint_names = tuple(data.joint_names)
+        self.use_posedirs = bool(use_posedirs) and data.posedirs is not None
+        levels = lbs.tree_levels(data.parents.tolist())
+        self._sizes = levels.sizes
+        self._parent_index = lbs.parent_index(levels)
+        order = np.asarray(levels.order)
+
+        shape_blocks = self._shape_blocks(data, num_betas, num_expressions, dmpls, num_dmpls)
+        shapes = np.concatenate(shape_blocks, axis=2)  # (V, 3, K)
+        self.num_shape_coeffs = shapes.shape[2]
+        if data.joints is not None:  # fixed rest joints (open body)
+            j_template, j_dirs = data.joints, np.zeros((0, data.num_joints, 3))
+        else:
+            j_template = data.J_regressor @ data.v_template
+            j_dirs = np.einsum("jv,vdk->kjd", data.J_regressor, shapes)
+        pose_rows = data.posedirs if self.use_posedirs else np.zeros((data.num_vertices, 3, 0))
+        dirs = np.concatenate([shapes, pose_rows], axis=2).transpose(2, 1, 0)  # (K+P, 3, V)
+
+        # rest joints and their offsets from their parents, both linear in the shape coefficients
+        rel = np.eye(data.num_joints)
+        for pos, parent in enumerate(levels.parents):
+            if parent >= 0:
+                rel[pos, parent] = -1.0
+        j_template = j_template[order]
+        j_dirs = j_dirs[:, order]
+        joint_template = np.stack([j_template, rel @ j_template])  # (2, J, 3)
+        joint_dirs = np.stack([j_dirs, np.einsum("ij,kjd->kid", rel, j_dirs)], axis=1)
+
+        def buf(name: str, value: np.ndarray, floating: bool = True) -> None:
+            t = torch.as_tensor(np.ascontiguousarray(value))
+            t = t.to(dtype) if floating else t.long()
+            self.register_buffer(name, t.to(device), persistent=False)
+
+        buf("v_template_t", data.v_template.T.reshape(-1))
+        buf("blend_dirs", dirs.reshape(dirs.shape[0], 3 * data.num_vertices))
+        buf("joint_template", joint_template.reshape(-1))
+        buf("joint_dirs", joint_dirs.reshape(joint_dirs.shape[0], 6 * data.num_joints))
+        buf("weights_t", data.weights[:, order].T)
+        buf("faces", data.faces, floating=False)
+        buf("parents", data.parents, floating=False)
+        buf("level_order", order, floating=False)
+        buf("level_inverse", np.asarray(levels.inverse), floating=False)
+        buf("parent_pos", np.concatenate([np.asarray(p) for p in levels.parent_pos]),
+            floating=False)
+
+    def _shape_blocks(self, data: BodyModelData, num_betas: int | None,
+                      num_expressions: int | None, dmpls: np.ndarray | None,
+                      num_dmpls: int | None) -> list:
+        empty = np.zeros((data.num_vertices, 3, 0))
+        sd = data.shapedirs if data.shapedirs is not None else empty
+        n_shape, expr_start, n_expr = shape_layout(data.kind, sd.shape[2])
+        self.num_betas = _count(num_betas, n_shape) if n_shape else 0
+        self.num_expressions = _count(num_expressions, n_expr) if n_expr else 0
+        self.num_dmpls = 0 if dmpls is None else _count(num_dmpls, dmpls.shape[2])
+        blocks = [sd[:, :, : self.num_betas], sd[:, :, expr_start:expr_start + self.num_expressions]]
+        if dmpls is not None:
+            blocks.append(dmpls[:, :, : self.num_dmpls])
+        return blocks
+
+    @classmethod
+    def from_file(cls, path: PathLike, model_type: str | None = None,
+                  dmpl_path: PathLike | None = None, **kwargs: Any) -> BodyModel:
+        """Load a model from an ``.npz`` / ``.pkl`` file (kind detected unless ``model_type``)."""
+        data = read_body_file(path, model_type)
+        dmpls = None if dmpl_path is None else read_dmpl(dmpl_path, data.num_vertices)
+        return cls(data, dmpls=dmpls, **kwargs)
+
+    # -- properties ------------------------------------------------------------------------
+    @property
+    def model_type(self) -> str:
+        """``'smpl'``, ``'smplh'``, ``'smplx'``, ``'mano'`` or ``'open'``."""
+        return self.kind.name
+
+    @property
+    def num_joints(self) -> int:
+        return self.kind.num_joints
+
+    @property
+    def num_vertices(self) -> int:
+        return self.weights_t.shape[1]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.v_template_t.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.v_template_t.device
+
+    def pose_width(self, part: str) -> int:
+        """Axis-angle numbers of a pose part (``'pose_body'``: 63; 0 when the model lacks it)."""
+        return self.kind.part_width(part)
+
+    def extra_repr(self) -> str:
+        return (f"model_type={self.model_type!r}, vertices={self.num_vertices}, "
+                f"joints={self.num_joints}, num_betas={self.num_betas}, "
+                f"num_expressions={self.num_expressions}, use_posedirs={self.use_posedirs}")
+
+    # -- forward ---------------------------------------------------------------------------
+    def _full_pose(self, rows: dict, n: int) -> Tensor:
+        """``(N, J * 3)`` full pose from the part rows; missing parts are zero."""
+        body = rows.get("pose_body")
+        if self.model_type == "smpl" and body is not None and body.shape[1] == 69:
+            if rows.get("pose_hand") is not None:
+                raise InputError("pose_body has 69 values (body and hands) and pose_hand is also "
+                                 "given; give 63 body values with pose_hand, or 69 alone")
+            rows = dict(rows, pose_body=body[:, :63], pose_hand=body[:, 63:])
+        parts = []
+        for part in POSE_PARTS:
+            width = self.pose_width(part)
+            expected = ""
+            if part == "pose_body":
+                expected = "63, as (N, 63) or (N, 21, 3)" + (" or 69" if width == 63
+                                                           and self.model_type == "smpl" else "")
+            value = fit_width(part, rows.get(part), width, n, expected=expected)
+            if width:
+                parts.append(value if value is not None else self.v_template_t.new_zeros(n, width))
+        return torch.cat(parts, dim=1)
+
+    def _shape_coeffs(self, rows: dict, n: int) -> Tensor | None:
+        """``(N, K)`` betas, expression and DMPL coefficients, or None when none was given."""
+        given = [rows.get(k) for k in ("betas", "expression", "dmpls")]
+        if all(g is None for g in given):
+            return None
+        blocks = []
+        for name, width, value in zip(("betas", "expression", "dmpls"),
+                                      (self.num_betas, self.num_expressions, self.num_dmpls),
+                                      given):
+            value = fit_width(name, value, width, n, pad=True)
+            if width:
+                blocks.append(value if value is not None
+                              else self.v_template_t.new_zeros(n, width))
+        return torch.cat(blocks, dim=1) if len(blocks) > 1 else blocks[0]
+
+    def forward(self, pose_body: Any = None, root_orient: Any = None, betas: Any = None,
+                trans: Any = None, pose_hand: Any = None, pose_jaw: Any = None,
+                pose_eye: Any = None, expression: Any = None, dmpls: Any = None, *,
+                pose_correctives: bool | None = None) -> BodyOutput:
+        """Pose the model.
+
+        Args (all optional, axis-angle, batch first; a single row broadcasts over the batch):
+            pose_body: ``(N, 63)`` or ``(N, 21, 3)`` (SMPL: also ``(N, 69)`` with the hands).
+            root_orient: ``(N, 3)`` global orientation.
+            betas: ``(N, B)``, ``B <= num_betas`` (missing columns are zero).
+            trans: ``(N, 3)`` translation.
+            pose_hand: ``(N, 6)`` SMPL, ``(N, 90)`` SMPL+H / SMPL-X (left hand first),
+                ``(N, 45)`` MANO.
+            pose_jaw: ``(N, 3)``; pose_eye: ``(N, 6)`` (SMPL-X).
+            expression: ``(N, E)``, ``E <= num_expressions``; dmpls: ``(N, D)``.
+            pose_correctives: apply pose-corrective blend shapes (default: the model's
+                ``use_posedirs``).
+
+        Returns:
+            :class:`BodyOutput`.
+
+        Raises:
+            InputError: wrong widths, NaN / Inf, mismatched batch sizes, parameters the model
+                does not have.
+        """
+        given = {"pose_body": pose_body, "root_orient": root_orient, "betas": betas,
+                 "trans": trans, "pose_hand": pose_hand, "pose_jaw": pose_jaw,
+                 "pose_eye": pose_eye, "expression": expression, "dmpls": dmpls}
+        rows = {k: as_rows(k, v, self.dtype, self.device) for k, v in given.items()
+                if v is not None}
+        check_finite(rows)
+        n = common_batch(rows)
+        full = self._full_pose(rows, n)
+        coeffs = self._shape_coeffs(rows, n)
+        trans_rows = fit_width("trans", rows.get("trans"), 3, n)
+        use_pose = self.use_posedirs if pose_correctives is None else bool(pose_correctives)
+        if use_pose and not self.use_posedirs:
+            raise InputError("pose correctives requested but this model was built without them")
+        verts, joints = self._pose(full.view(n, -1, 3), coeffs, trans_rows, use_pose)
+        return BodyOutput(verts, joints, self.faces, full.view(n, -1, 3))
+
+    def _pose(self, full_pose: Tensor, coeffs: Tensor | None, trans: Tensor | None,
+              use_pose: bool) -> tuple[Tensor, Tensor]:
+        """LBS core: ``(N, J, 3)`` pose, ``(N, K)`` shape coefficients -> vertices, joints."""
+        n, num_j = full_pose.shape[:2]
+        rot = axis_angle_to_matrix(full_pose)  # (N, J, 3, 3), joint order
+        shaped = coeffs is not None and self.num_shape_coeffs > 0
+        verts_t = self._blend(full_pose, rot, coeffs if shaped else None, use_pose)
+        if shaped:  # rest joints and parent offsets, (N, 2, J, 3), level order
+            joints_rest = torch.addmm(self.joint_template, coeffs, self.joint_dirs)
+            joints_rest = joints_rest.view(n, 2, num_j, 3)
+        else:
+            joints_rest = self.joint_template.view(1, 2, num_j, 3)
+        positions = [p if isinstance(p, slice) else self.parent_pos[p[0]:p[1]]
+                     for p in self._parent_index]
+        world = lbs.kinematic_chain(rot.index_select(1, self.level_order), joints_rest[:, 1],
+                                    self._sizes, positions)
+        a = lbs.skinning_transforms(world, joints_rest[:, 0])
+        verts = lbs.skin(a, self.weights_t, verts_t, trans)
+        joints = world[..., 3].index_select(1, self.level_inverse)
+        if trans is not None:
+            joints = joints + trans.unsqueeze(1)
+        return verts, joints
+
+    def _active_joints(self, full_pose: Tensor) -> tuple[int, int]:
+        """Range ``[a, b)`` of non-root joints whose pose blend shapes can be non-zero.
+
+        A joint at exactly zero rotation has a zero pose feature, so its rows of ``posedirs``
+        can be skipped; done on the CPU when no gradient is needed (hands, face at rest).
+        """
+        num_j = full_pose.shape[1]
+        if full_pose.device.type != "cpu" or (torch.is_grad_enabled()
+                                              and full_pose.requires_grad):
+            return 1, num_j
+        flags = full_pose[:, 1:].abs().amax(dim=(0, 2)).tolist()
+        moving = [j for j, f in enumerate(flags) if f != 0.0]
+        return (1 + moving[0], 2 + moving[-1]) if moving else (1, 1)
+
+    def _blend(self, full_pose: Tensor, rot: Tensor, coeffs: Tensor | None,
+               use_pose: bool) -> Tensor:
+        """Rest mesh plus shape and pose blend shapes, coordinate-major ``(N or 1, 3, V)``.
+
+        ``blend_dirs`` rows: K shape components, then 9 per non-root joint in joint order.
+        """
+        n, k = rot.shape[0], self.num_shape_coeffs
+        a, b = self._active_joints(full_pose) if use_pose else (1, 1)
+        feature = None
+        if b > a:
+            eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
+            feature = (rot[:, a:b] - eye).reshape(n, -1)
+        pose_rows = slice(k + 9 * (a - 1), k + 9 * (b - 1))
+        if coeffs is None and feature is None:
+            return self.v_template_t.view(1, 3, -1)
+        if coeffs is None:
+            out = torch.addmm(self.v_template_t, feature, self.blend_dirs[pose_rows])
+        elif feature is None:
+            out = torch.addmm(self.v_template_t, coeffs, self.blend_dirs[:k])
+        elif a == 1:  # shape and pose rows contiguous: one product
+            out = torch.addmm(self.v_template_t, torch.cat([coeffs, feature], dim=1),
+                              self.blend_dirs[:pose_rows.stop])
+        else:
+            out = torch.addmm(self.v_template_t, coeffs, self.blend_dirs[:k])
+            out = torch.addmm(out, feature, self.blend_dirs[pose_rows])
+        return out.view(n, 3, -1)
+
+
+def load_body(path_or_name: PathLike | None = None, model_type: str | None = None,
+              **kwargs: Any) -> BodyModel:
+    """Load a body model.
+
+    Args:
+        path_or_name: an ``.npz`` / ``.pkl`` SMPL, SMPL+H, SMPL-X or MANO file; None or
+            ``'open'`` for the open default body shipped with the package.
+        model_type: force the kind instead of detecting it.
+        **kwargs: ``num_betas``, ``num_expressions``, ``dmpl_path``, ``num_dmpls``,
+            ``use_posedirs``, ``dtype``, ``device`` (see :class:`BodyModel`).
+
+    Raises:
+        BodyModelError: missing, unreadable or inconsistent file.
+    """
+    if path_or_name is None or (isinstance(path_or_name, str) and path_or_name == "open"):
+        if model_type not in (None, "open"):
+            raise BodyModelError(f"model_type {model_type!r} needs a model file: SMPL-family "
+                                 "models are licensed downloads; the built-in body is 'open'")
+        with open_body_file() as path:
+            return BodyModel.from_file(path, model_type or "open", **kwargs)
+    return BodyModel.from_file(path_or_name, model_type, **kwargs)

@@ -1,0 +1,313 @@
+"""Reading body-model files: Python-2 chumpy pickles without chumpy, npz, and every bad file.
+
+The ``.pkl`` files are written here the way Python 2 wrote SMPL 1.x and MANO: protocol 2, byte
+strings as ``str`` (BINSTRING), ``__builtin__`` / ``copy_reg`` names, arrays through
+``numpy.core.multiarray._reconstruct``, ``chumpy.ch.Ch`` objects whose state holds the array
+under ``x``, and sparse matrices under the old ``scipy.sparse.csc`` / ``csr`` module paths. The
+stand-in classes below are only *named* like chumpy's and scipy's in the pickle stream.
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from vposer.body import UnsafeBodyFileError, load_body, read_arrays, read_body_file
+from vposer.body.synthetic import random_body_arrays
+from vposer.errors import BodyModelError, UnsafePickleError
+
+
+class FakeCh:
+    """Pickles like a chumpy ``Ch``: NEWOBJ of ``chumpy.ch.Ch`` and its attribute dict."""
+
+    def __init__(self, x: np.ndarray):
+        self.x = np.asarray(x, dtype=np.float64)
+        self._dirty_vars = set()
+        self._itr = None
+        self._depends_on_deps = {}
+        self._make_dense = False
+        self._make_sparse = False
+
+
+class FakeSelect:
+    """A chumpy expression (``chumpy.reordering.Select``): no stored ``x``."""
+
+    def __init__(self, a: FakeCh):
+        self.a = a
+        self.idxs = np.arange(3)
+
+
+class FakeSparse:
+    """Pickles like a scipy sparse matrix of 2015 (attribute dict with ``_shape``)."""
+
+    fmt = ""
+
+    def __init__(self, matrix):
+        m = matrix.tocsc() if self.fmt == "csc" else matrix.tocsr()
+        self._shape = m.shape
+        self.maxprint = 50
+        self.format = self.fmt
+        self.indices, self.indptr, self.data = m.indices, m.indptr, m.data
+        self.has_sorted_indices = True
+
+
+class FakeCsc(FakeSparse):
+    fmt = "csc"
+
+
+class FakeCsr(FakeSparse):
+    fmt = "csr"
+
+
+_NAMES = {
+    FakeCh: ("chumpy.ch", "Ch"),
+    FakeSelect: ("chumpy.reordering", "Select"),
+    FakeCsc: ("scipy.sparse.csc", "csc_matrix"),
+    FakeCsr: ("scipy.sparse.csr", "csr_matrix"),
+}
+_MODULES = {"numpy._core.multiarray": "numpy.core.multiarray", "builtins": "__builtin__",
+            "copyreg": "copy_reg"}
+
+
+class Py2Pickler(pickle._Pickler):
+    """Writes protocol-2 streams as Python 2 did: ``str`` as BINSTRING, Python 2 module names."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_py2_str(self, obj) -> None:
+        data = obj if isinstance(obj, bytes) else obj.encode("latin1")
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+    dispatch[str] = save_py2_str
+
+    def save_global(self, obj, name=None) -> None:
+        if obj in _NAMES:
+            module, qualname = _NAMES[obj]
+        else:
+            module = _MODULES.get(obj.__module__, obj.__module__)
+            qualname = name or obj.__qualname__
+        self.write(pickle.GLOBAL + f"{module}\n{qualname}\n".encode("ascii"))
+        self.memoize(obj)
+
+
+def py2_pickle(obj) -> bytes:
+    buf = io.BytesIO()
+    Py2Pickler(buf, protocol=2).dump(obj)
+    return buf.getvalue()
+
+
+def smpl_like_pickle(arrays: dict, regressor_format: str = "csc") -> dict:
+    """The structure of an SMPL 1.x / MANO pickle around the given arrays."""
+    out = {
+        "v_template": FakeCh(arrays["v_template"]),
+        "shapedirs": FakeCh(arrays["shapedirs"]),
+        "posedirs": arrays["posedirs"].astype(np.float64),
+        "weights": FakeCh(arrays["weights"]),
+        "J_regressor": (FakeCsc if regressor_format == "csc" else FakeCsr)(
+            sp.csc_matrix(arrays["J_regressor"].astype(np.float64))),
+        "J_regressor_prior": FakeCsr(sp.csr_matrix(arrays["J_regressor"])),
+        "kintree_table": arrays["kintree_table"].astype(np.int64),
+        "f": arrays["f"].astype(np.uint32),
+        "J": FakeCh(np.zeros((arrays["weights"].shape[1], 3))),
+        "weights_prior": FakeCh(arrays["weights"]),
+        "vert_sym_idxs": np.arange(arrays["v_template"].shape[0]),
+        "bs_style": "lbs",
+        "bs_type": "lrotmin",
+        "pose_training_info": {"lambda": 1.0, "set": {1, 2}},
+    }
+    return out
+
+
+@pytest.fixture(scope="module")
+def smpl_arrays() -> dict:
+    return random_body_arrays("smpl", seed=11)
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory, smpl_arrays) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("files")
+    paths = {"npz": root / "smpl.npz", "pkl": root / "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"}
+    np.savez(paths["npz"], **smpl_arrays)
+    paths["pkl"].write_bytes(py2_pickle(smpl_like_pickle(smpl_arrays)))
+    mano = random_body_arrays("mano", seed=12)
+    paths["mano_npz"] = root / "mano.npz"
+    np.savez(paths["mano_npz"], **mano)
+    paths["mano_pkl"] = root / "MANO_RIGHT.pkl"
+    mano_pkl = smpl_like_pickle(mano, regressor_format="csr")
+    mano_pkl.update(hands_components=np.eye(45), hands_mean=np.zeros(45), hands_coeffs=np.zeros(3))
+    paths["mano_pkl"].write_bytes(py2_pickle(mano_pkl))
+    return paths
+
+
+def test_stream_is_python2_style(model_files):
+    data = model_files["pkl"].read_bytes()
+    assert data[:2] == b"\x80\x02"
+    assert b"cchumpy.ch\nCh\n" in data and b"cscipy.sparse.csc\ncsc_matrix\n" in data
+    assert b"cnumpy.core.multiarray\n_reconstruct\n" in data and b"c__builtin__\nset\n" in data
+    assert b"_codecs" not in data and b"builtins" not in data  # bytes as py2 str, py2 names
+    with pytest.raises(ModuleNotFoundError, match="chumpy"):
+        pickle.loads(data, encoding="latin1")  # what the plain pickle module does
+
+
+@pytest.mark.parametrize("pkl, npz", [("pkl", "npz"), ("mano_pkl", "mano_npz")])
+def test_pickle_loads_like_npz(model_files, pkl, npz):
+    a, b = load_body(model_files[pkl], dtype=torch.float64), load_body(model_files[npz],
+                                                                          dtype=torch.float64)
+    assert a.model_type == b.model_type
+    g = torch.Generator().manual_seed(0)
+    params = {"root_orient": torch.randn(2, 3, generator=g, dtype=torch.float64),
+              "pose_hand": torch.randn(2, a.pose_width("pose_hand"), generator=g,
+                                       dtype=torch.float64),
+              "betas": torch.randn(2, 10, generator=g, dtype=torch.float64)}
+    if a.pose_width("pose_body"):
+        params["pose_body"] = torch.randn(2, 63, generator=g, dtype=torch.float64)
+    va, vb = a(**params).vertices, b(**params).vertices
+    assert (va - vb).abs().max() < 1e-5  # npz arrays are float32, pickle ones float64
+    assert (va[0] - va[1]).abs().max() > 0.05
+
+
+def test_pickle_contents(model_files, smpl_arrays):
+    raw = read_arrays(model_files["pkl"])
+    assert isinstance(raw["v_template"], np.ndarray)
+    assert sp.issparse(raw["J_regressor"]) and raw["J_regressor"].format == "csc"
+    assert sp.issparse(raw["J_regressor_prior"]) and raw["J_regressor_prior"].format == "csr"
+    np.testing.assert_array_equal(raw["J_regressor"].toarray(), smpl_arrays["J_regressor"])
+    assert raw["bs_style"] == "lbs" and raw["pose_training_info"]["set"] == {1, 2}
+    data = read_body_file(model_files["pkl"])
+    assert data.parents.tolist() == [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16,
+                                     17, 18, 19, 20, 21]
+
+
+def test_chumpy_expression_only_fails_when_used(tmp_path, smpl_arrays):
+    content = smpl_like_pickle(smpl_arrays)
+    content["unused"] = FakeSelect(FakeCh(np.ones(3)))
+    path = tmp_path / "ok.pkl"
+    path.write_bytes(py2_pickle(content))
+    assert load_body(path).model_type == "smpl"
+    content["weights"] = FakeSelect(FakeCh(np.ones(3)))
+    path.write_bytes(py2_pickle(content))
+    with pytest.raises(BodyModelError, match="'weights' holds a chumpy expression.*Select"):
+        load_body(path)
+
+
+def _evil_pickle(marker: Path) -> bytes:
+    return (b"\x80\x02cposix\nsystem\nq\x00X" + struct.pack("<I", len(f"touch {marker}"))
+            + f"touch {marker}".encode() + b"\x85R.")
+
+
+def test_unsafe_pickle_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.pkl"
+    path.write_bytes(_evil_pickle(marker))
+    with pytest.raises(UnsafeBodyFileError, match="refusing to unpickle posix.system") as info:
+        load_body(path)
+    assert isinstance(info.value, BodyModelError) and isinstance(info.value, UnsafePickleError)
+    assert str(path) in str(info.value) and not marker.exists()
+    # a subclass of ndarray or an arbitrary global are refused too
+    path.write_bytes(b"\x80\x02cbuiltins\neval\nq\x00.")
+    with pytest.raises(UnsafeBodyFileError, match="builtins.eval"):
+        read_arrays(path)
+
+
+def test_object_member_of_npz_goes_through_the_allow_list(tmp_path, smpl_arrays):
+    path = tmp_path / "obj.npz"
+    arrays = dict(smpl_arrays)
+    arrays["J_regressor"] = np.array(sp.csc_matrix(smpl_arrays["J_regressor"]), dtype=object)
+    np.savez(path, **arrays)
+    assert load_body(path).num_joints == 24
+    # the same, with a dangerous object inside: refused, not executed
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|O", "fortran_order": False, "shape": ()})
+    with zipfile.ZipFile(path, "w") as zf:
+        for key, value in arrays.items():
+            if key != "posedirs":
+                member = io.BytesIO()
+                np.save(member, value, allow_pickle=True)
+                zf.writestr(f"{key}.npy", member.getvalue())
+        zf.writestr("posedirs.npy", header.getvalue() + _evil_pickle(tmp_path / "x"))
+    with pytest.raises(UnsafeBodyFileError, match="posix.system"):
+        load_body(path)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("drop", ["weights", "v_template", "f", "J_regressor", "shapedirs"])
+def test_missing_key_is_named(tmp_path, smpl_arrays, drop):
+    path = tmp_path / "m.npz"
+    np.savez(path, **{k: v for k, v in smpl_arrays.items() if k != drop})
+    with pytest.raises(BodyModelError, match=f"missing key '{drop}'") as info:
+        load_body(path)
+    assert str(path) in str(info.value)
+
+
+def test_posedirs_missing_is_named(tmp_path, smpl_arrays):
+    path = tmp_path / "m.npz"
+    np.savez(path, **{k: v for k, v in smpl_arrays.items() if k != "posedirs"})
+    with pytest.raises(BodyModelError, match="missing key 'posedirs'"):
+        load_body(path)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("posedirs", np.zeros((6890, 3, 100), np.float32), "'posedirs' has shape"),
+    ("weights", np.zeros((6890, 23), np.float32), "'weights' has 23 joint columns"),
+    ("J_regressor", np.zeros((24, 100), np.float32), "'J_regressor' has shape"),
+    ("f", np.full((10, 3), 7000), "'f' indexes vertices outside"),
+    ("kintree_table", np.zeros((2, 24), np.int64), "not a tree rooted at joint 0"),
+    ("v_template", np.full((6890, 3), np.nan, np.float32), "'v_template' contains NaN"),
+])
+def test_inconsistent_file(tmp_path, smpl_arrays, key, value, message):
+    path = tmp_path / "m.npz"
+    np.savez(path, **dict(smpl_arrays, **{key: value}))
+    with pytest.raises(BodyModelError, match=message):
+        load_body(path)
+
+
+def test_not_a_body_model(tmp_path, smpl_arrays):
+    junk = tmp_path / "junk.pkl"
+    junk.write_bytes(os.urandom(200))
+    with pytest.raises(BodyModelError, match="junk.pkl"):
+        load_body(junk)
+    listing = tmp_path / "list.pkl"
+    listing.write_bytes(pickle.dumps([1, 2, 3], protocol=2))
+    with pytest.raises(BodyModelError, match="holds a list"):
+        load_body(listing)
+    with pytest.raises(BodyModelError, match="no such body-model file"):
+        load_body(tmp_path / "absent.npz")
+    with pytest.raises(BodyModelError, match="is a directory"):
+        load_body(tmp_path)
+    other = tmp_path / "other.npz"
+    np.savez(other, a=np.zeros(3))
+    with pytest.raises(BodyModelError, match="missing key 'v_template'"):
+        load_body(other)
+    path = tmp_path / "m.npz"
+    np.savez(path, **smpl_arrays)
+    with pytest.raises(BodyModelError, match="unknown model_type 'smpl-y'"):
+        load_body(path, model_type="smpl-y")
+    with pytest.raises(BodyModelError, match="a smplx model has 55"):
+        load_body(path, model_type="smplx")
+    assert load_body(path, model_type="SMPL").model_type == "smpl"
+
+
+def test_python3_pickle_and_kintree_root_variants(tmp_path, smpl_arrays):
+    arrays = dict(smpl_arrays, J_regressor=sp.csc_matrix(smpl_arrays["J_regressor"]))
+    table = arrays["kintree_table"].astype(np.int64)
+    table[0, 0] = -1
+    arrays["kintree_table"] = table
+    path = tmp_path / "py3.pkl"
+    with open(path, "wb") as fh:
+        pickle.dump(arrays, fh, protocol=4)
+    body = load_body(path)
+    assert body.parents[0].item() == -1 and body.model_type == "smpl"
