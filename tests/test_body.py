@@ -359,3 +359,24 @@ def test_chunked_skinning_values_and_gradients():
     vh = torch.cat([v.detach().transpose(1, 2), torch.ones(5, 40, 1, dtype=torch.float64)], -1)
     direct = torch.einsum("nvik,nvk->nvi", blended, vh) + tr.detach()[:, None]
     assert torch.allclose(whole.detach(), direct)
+
+
+def test_gradients_of_both_skinning_paths_match_finite_differences():
+    """The differentiable skinning path (used in training and fitting) against the inference
+    path's values and against finite differences of it."""
+    from vposer.body import load_body
+
+    body = load_body(dtype=torch.float64)
+    pose = (torch.randn(3, 63, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 0.3)
+    with torch.no_grad():
+        reference = body(pose_body=pose).vertices
+    x = pose.clone().requires_grad_(True)
+    verts = body(pose_body=x).vertices
+    assert torch.allclose(verts, reference, atol=1e-10)
+    direction = torch.randn_like(pose)
+    (verts * torch.ones_like(verts)).sum().backward()
+    eps = 1e-6
+    with torch.no_grad():
+        plus = body(pose_body=pose + eps * direction).vertices.sum()
+        minus = body(pose_body=pose - eps * direction).vertices.sum()
+    assert torch.allclose((x.grad * direction).sum(), (plus - minus) / (2 * eps), rtol=1e-5)

@@ -159,6 +159,9 @@ def skin(a: Tensor, weights_t: Tensor, verts_t: Tensor, trans: Tensor | None = N
         ``(N, V, 3)`` skinned vertices, contiguous.
     """
     n, _, num_v = a.shape[0], a.shape[1], weights_t.shape[1]
+    if torch.is_grad_enabled() and any(
+            x is not None and x.requires_grad for x in (a, weights_t, verts_t, trans)):
+        return _skin_differentiable(a, weights_t, verts_t, trans)
     if chunk is None:
         chunk = n if a.device.type != "cpu" else max(1, _CHUNK_BYTES // (48 * num_v))
     if n <= chunk:
@@ -166,19 +169,37 @@ def skin(a: Tensor, weights_t: Tensor, verts_t: Tensor, trans: Tensor | None = N
             .contiguous()
     track = torch.is_grad_enabled() and any(
         x is not None and x.requires_grad for x in (a, weights_t, verts_t, trans))
-    if track:  # differentiable: chunks then one concatenation
-        parts = []
-        for s in range(0, n, chunk):
-            e = min(n, s + chunk)
-            parts.append(_skin_chunk(a[s:e], weights_t, _rows(verts_t, s, e),
-                                     None if trans is None else trans[s:e]).transpose(1, 2))
-        return torch.cat(parts, dim=0)
+    if track:
+        return _skin_differentiable(a, weights_t, verts_t, trans)
     out = a.new_empty((n, num_v, 3))
     for s in range(0, n, chunk):
         e = min(n, s + chunk)
         out[s:e] = _skin_chunk(a[s:e], weights_t, _rows(verts_t, s, e),
                                None if trans is None else trans[s:e]).transpose(1, 2)
     return out
+
+
+def _skin_differentiable(a: Tensor, weights_t: Tensor, verts_t: Tensor,
+                         trans: Tensor | None) -> Tensor:
+    """Skinning as few large matrix products, whose backward passes are cheap (the inference
+    path's in-place, chunked form is fast forward but slow to differentiate).
+
+    With one rest shape for the whole batch (no shape or pose blend shapes), every vertex is a
+    fixed combination of the joints' 3x4 transforms: ``(V, 4 J) @ (4 J, 3 N)``.
+    """
+    n, num_j, num_v = a.shape[0], weights_t.shape[0], weights_t.shape[1]
+    transforms = a.view(n, 3, 4, num_j)
+    if verts_t.shape[0] == 1:
+        homogeneous = torch.cat([verts_t[0], verts_t.new_ones(1, num_v)], dim=0)  # (4, V)
+        mix = (weights_t.t().unsqueeze(2) * homogeneous.t().unsqueeze(1)).reshape(num_v, num_j * 4)
+        # one large GEMM (V, 4J) @ (4J, 3N): far faster than N thin batched products
+        stacked = transforms.permute(3, 2, 0, 1).reshape(num_j * 4, n * 3)
+        out = torch.matmul(mix, stacked).view(num_v, n, 3).transpose(0, 1)
+    else:
+        blended = torch.matmul(weights_t.t(), a.transpose(1, 2)).view(n, num_v, 3, 4)
+        verts = verts_t.transpose(1, 2)
+        out = (blended[..., :3] * verts.unsqueeze(-2)).sum(-1) + blended[..., 3]
+    return out if trans is None else out + trans.unsqueeze(1)
 
 
 def _rows(x: Tensor, s: int, e: int) -> Tensor:
