@@ -41,7 +41,9 @@ class ValidationPictures(pl.Callback):
             with torch.no_grad():
                 n = self.num_bodies
                 sampled = vp.sample(n, seed=0).axis_angle
-                val_poses = trainer.datamodule.val_poses[:n].to(module.device)
+                every = trainer.datamodule.val_poses
+                picks = torch.linspace(0, len(every) - 1, n).round().long()  # spread over takes
+                val_poses = every[picks].to(module.device)
                 rec = vp.decode(vp.encode(val_poses).mean).axis_angle
                 poses = torch.cat([sampled, val_poses.reshape(-1, 21, 3), rec]).reshape(-1, 63)
                 verts = module.body(pose_body=poses).vertices.float().cpu().numpy()
