@@ -113,3 +113,13 @@ def test_geodesic_gradient_is_finite_for_equal_rotations():
     r = torch.eye(3).repeat(3, 1, 1).requires_grad_(True)
     R.geodesic_distance(r, torch.eye(3).repeat(3, 1, 1)).sum().backward()
     assert torch.isfinite(r.grad).all()
+
+
+@pytest.mark.parametrize("n", [3, 40])  # both paths: few operators and structure of arrays
+def test_fused_decoder_conversion_gradients(n):
+    d6 = torch.randn(n, 21 * 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: sixd_to_matrix_and_axis_angle(x), (d6,), atol=1e-6)
+    mats, aa = sixd_to_matrix_and_axis_angle(d6)
+    ref = R.rotation_6d_to_matrix(d6.reshape(n, 21, 6))
+    assert torch.allclose(mats, ref, atol=1e-12)
+    assert aa_close(aa, R.matrix_to_axis_angle(ref)) < 1e-9

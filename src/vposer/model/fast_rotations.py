@@ -1,10 +1,21 @@
 """The decoder's output conversion, 6D -> matrices -> axis-angle, in few fused operations.
 
 The same mathematics as :mod:`vposer.rotations` (``rotation_6d_to_matrix`` followed by
-``matrix_to_axis_angle``), rearranged for speed on the sampling hot path: at batch 1 the cost is
-the number of operator launches, so the four candidate quaternions of the matrix-to-quaternion
-step come out of one matrix product with a constant ``(9, 16)`` matrix, and the quaternion's sign
-is folded into the final scale. Agreement with the reference path is tested to float32 precision.
+``matrix_to_axis_angle``), arranged for speed on the sampling hot path, with two layouts:
+
+- small batches (up to :data:`SMALL_BATCH` samples), where the cost is the number of operator
+  calls: per-joint vectors ``(N, J, 3)``, the four candidate quaternions of the matrix-to-quaternion
+  step from one matrix product with a constant ``(9, 16)`` matrix;
+- large batches, where the cost is memory passes and torch's slow kernels for tiny trailing
+  dimensions (norms over 3, ``argmax`` over 4, ``cross``, ``gather``, ``(M, 9) @ (9, 16)``):
+  structure of arrays, every operation elementwise on ``(N, J)`` planes, the pivot chosen with
+  float masks instead of ``argmax``/``gather``/``where``.
+
+Gram-Schmidt uses ``b3 = normalize(a1 x a2)``, ``b2 = b3 x b1`` (the same frame as projecting
+``a2`` off ``b1``, with one normalisation fewer and better conditioned), and the angle comes from
+``2 atan2(|v|, |w|) / |v|`` with ``|v|`` clamped away from 0 (there ``v = 0`` and the result is
+exactly 0; for tiny ``|v|`` atan2 keeps full relative precision). Both paths agree with a float64
+reference to about 1e-6.
 """
 from __future__ import annotations
 
@@ -12,6 +23,9 @@ import functools
 
 import torch
 from torch import Tensor
+
+#: Largest batch (samples) converted with the few-operator path; above, structure of arrays.
+SMALL_BATCH = 16
 
 # cand[4 i + k] = 4 q_i q_k for pivot i (x, y, z, w) and component k; linear in R's entries
 # (row-major m00..m22) plus a constant 1 on the pivot's own square.
@@ -44,35 +58,101 @@ def sixd_to_matrix_and_axis_angle(d6: Tensor) -> tuple[Tensor, Tensor]:
             :func:`vposer.rotations.rotation_6d_to_matrix`).
 
     Returns:
-        ``(matrices (N, J, 3, 3), axis_angle (N, J, 3))``, angles in ``[0, pi]``.
+        ``(matrices (N, J, 3, 3), axis_angle (N, J, 3))``, both contiguous, angles in ``[0, pi]``.
     """
-    n = d6.shape[0]
-    # (N, J, 2, 3): the two columns, each contiguous in memory (strided reductions are slow)
-    a = d6.reshape(n, -1, 3, 2).transpose(-1, -2).contiguous()
-    a1, a2 = a[..., 0, :], a[..., 1, :]
-    b1 = torch.nn.functional.normalize(a1, dim=-1)
-    b2 = torch.nn.functional.normalize(torch.addcmul(a2, b1, -(b1 * a2).sum(-1, keepdim=True)), dim=-1)
-    b3 = torch.linalg.cross(b1, b2, dim=-1)
-    matrices = torch.stack((b1, b2, b3), dim=-1)
-    return matrices, matrix_to_axis_angle_fused(matrices)
+    x = d6.reshape(d6.shape[0], -1, 3, 2)
+    if d6.shape[0] <= SMALL_BATCH:
+        return _few_ops(x)
+    return _planes(*(x[..., r, c] for c in range(2) for r in range(3)))
+
+
+# -- small batches: few operator calls ------------------------------------------------------------
+def _few_ops(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``x (N, J, 3, 2)`` -> ``(R, axis-angle)``."""
+    a1 = x[..., 0]
+    b1 = a1 / torch.linalg.vector_norm(a1, dim=-1, keepdim=True)
+    c = torch.linalg.cross(a1, x[..., 1], dim=-1)
+    b3 = c / torch.linalg.vector_norm(c, dim=-1, keepdim=True)
+    matrices = torch.stack((b1, torch.linalg.cross(b3, b1, dim=-1), b3), dim=-1)
+    weight, bias = _candidate_map(matrices.dtype, matrices.device)
+    cand = torch.addmm(bias, matrices.view(-1, 9), weight).view(-1, 4, 4)  # cand[:, i] = 4 q_i q
+    best = cand.diagonal(dim1=1, dim2=2).argmax(-1, keepdim=True)
+    q = torch.take_along_dim(cand, best.unsqueeze(-1), dim=1).squeeze(1)  # (M, 4) = 4 q_best q
+    v, w = q[:, :3], q[:, 3:]
+    nv = torch.linalg.vector_norm(v, dim=-1, keepdim=True)
+    scale = torch.copysign(torch.atan2(nv, w.abs()).mul_(2).div_(nv.clamp_min(1e-30)), w)
+    return matrices, (v * scale).view(x.shape[:-2] + (3,))
+
+
+# -- large batches: structure of arrays -----------------------------------------------------------
+def _sumsq(x: Tensor, y: Tensor, z: Tensor) -> Tensor:
+    return torch.addcmul(torch.addcmul(x * x, y, y), z, z)
+
+
+def _cross(a: tuple[Tensor, Tensor, Tensor], b: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    (ax, ay, az), (bx, by, bz) = a, b
+    return (
+        torch.addcmul((az * by).neg_(), ay, bz),
+        torch.addcmul((ax * bz).neg_(), az, bx),
+        torch.addcmul((ay * bx).neg_(), ax, by),
+    )
+
+
+def _planes(x1: Tensor, y1: Tensor, z1: Tensor, x2: Tensor, y2: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
+    """The two 6D columns as six ``(N, J)`` planes -> ``(R (N, J, 3, 3), axis-angle (N, J, 3))``."""
+    r1 = _sumsq(x1, y1, z1).rsqrt_()
+    b1 = (x1 * r1, y1 * r1, z1 * r1)
+    c = _cross((x1, y1, z1), (x2, y2, z2))
+    r3 = _sumsq(*c).rsqrt_()
+    b3 = tuple(ci * r3 for ci in c)  # not in place: _sumsq saved c for backward
+    b2 = _cross(b3, b1)
+    m = [[b1[i], b2[i], b3[i]] for i in range(3)]  # m[row][column]
+    matrices = x1.new_empty(x1.shape + (3, 3))
+    for i in range(3):
+        for j in range(3):
+            matrices[..., i, j].copy_(m[i][j])
+    return matrices, _planes_to_axis_angle(m)
+
+
+def _pivot_masks(m: list[list[Tensor]], trace: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One-hot float masks of the largest of ``4 q_i^2`` (x, y, z, w), i.e. of the largest of
+    ``(m00, m11, m22, trace)``."""
+    d0, d1, d2 = m[0][0], m[1][1], m[2][2]
+    not_w = (trace <= torch.maximum(torch.maximum(d0, d1), d2)).to(trace.dtype)
+    fx = ((d0 >= d1) & (d0 >= d2)).to(trace.dtype).mul_(not_w)
+    fy = ((d1 > d0) & (d1 >= d2)).to(trace.dtype).mul_(not_w)
+    return fx, fy, not_w - fx - fy, 1 - not_w
+
+
+def _planes_to_axis_angle(m: list[list[Tensor]]) -> Tensor:
+    """Rotation matrix planes ``m[row][column]`` ``(N, J)`` -> axis-angle ``(N, J, 3)``."""
+    trace = m[0][0] + m[1][1] + m[2][2]
+    fx, fy, fz, fw = _pivot_masks(m, trace)
+    d21, d02, d10 = m[2][1] - m[1][2], m[0][2] - m[2][0], m[1][0] - m[0][1]
+    s01, s02, s12 = m[1][0] + m[0][1], m[0][2] + m[2][0], m[2][1] + m[1][2]
+    one_minus = 1 - trace
+    px = torch.add(one_minus, m[0][0], alpha=2)
+    py = torch.add(one_minus, m[1][1], alpha=2)
+    pz = torch.add(one_minus, m[2][2], alpha=2)
+    pw = trace.add_(1)
+
+    def pick(cx: Tensor, cy: Tensor, cz: Tensor, cw: Tensor) -> Tensor:
+        return torch.addcmul(torch.addcmul(torch.addcmul(fw * cw, fx, cx), fy, cy), fz, cz)
+
+    # q = 4 q_best (x, y, z, w): rows of the candidate table, selected by the masks
+    qx, qy, qz = pick(px, s01, s02, d21), pick(s01, py, s12, d02), pick(s02, s12, pz, d10)
+    qw = pick(d21, d02, d10, pw)
+    nv = _sumsq(qx, qy, qz).sqrt_()
+    scale = torch.copysign(torch.atan2(nv, qw.abs()).mul_(2).div_(nv.clamp_min(1e-30)), qw)
+    out = qx.new_empty(qx.shape + (3,))
+    for k, qk in enumerate((qx, qy, qz)):
+        out[..., k].copy_(qk * scale)  # not in place: _sumsq saved q for backward
+    return out
 
 
 def matrix_to_axis_angle_fused(matrices: Tensor) -> Tensor:
-    """Rotation matrices ``(..., 3, 3)`` to axis-angle ``(..., 3)`` through the best-conditioned
-    of the four quaternion formulas (largest pivot), angle in ``[0, pi]``."""
+    """Rotation matrices ``(..., 3, 3)`` to axis-angle ``(..., 3)``, angle in ``[0, pi]``."""
     lead = matrices.shape[:-2]
-    weight, bias = _candidate_map(matrices.dtype, matrices.device)
-    flat = matrices.reshape(-1, 9)
-    pivots = torch.addmm(bias[::5], flat, weight[:, ::5])  # (M, 4): 4 q_i^2, contiguous
-    best = pivots.argmax(-1)
-    cand = torch.addmm(bias, flat, weight).view(-1, 4, 4)
-    q = torch.gather(cand, 1, best.view(-1, 1, 1).expand(-1, 1, 4)).squeeze(1)  # 4 q_best * q
-    v, w = q[:, :3], q[:, 3:]
-    norm_v = v.norm(dim=-1, keepdim=True)
-    # angle = 2 atan2(|v|, |w|); the common factor 4 q_best cancels in the ratio; the sign of w
-    # (q and -q are one rotation) flips the axis.
-    angle = 2 * torch.atan2(norm_v, w.abs())
-    small = norm_v < 1e-6 * w.abs()
-    scale = torch.where(small, 2 / w.abs().clamp_min(1e-30), angle / norm_v.clamp_min(1e-30))
-    scale = torch.where(w < 0, -scale, scale)
-    return (v * scale).reshape(lead + (3,))
+    flat = matrices.reshape(-1, 1, 3, 3)
+    m = [[flat[..., i, j] for j in range(3)] for i in range(3)]
+    return _planes_to_axis_angle(m).reshape(lead + (3,))

@@ -120,7 +120,10 @@ class VPoser(nn.Module):
 
     def decode(self, z: Tensor) -> DecodedPoses:
         """Latent codes ``(N, D)`` (or ``(D,)``) to body poses, axis-angle and matrices."""
-        z = self._check_latent(z)
+        return self._decode_checked(self._check_latent(z))
+
+    def _decode_checked(self, z: Tensor) -> DecodedPoses:
+        """:meth:`decode` of codes already through :meth:`_check_latent`."""
         matrices, axis_angle = sixd_to_matrix_and_axis_angle(self._decode_6d(z))
         return DecodedPoses(axis_angle, matrices)
 
@@ -179,21 +182,25 @@ class VPoser(nn.Module):
         """:meth:`decode` in chunks of ``chunk_size`` codes, without gradients, into preallocated
         outputs: for millions of codes."""
         z = self._check_latent(z)
-        was_training = self.training
+        if not self.training:  # eval()/train() walk every module (~100 us): only when needed
+            return self._decode_chunks(z, chunk_size)
         self.eval()
         try:
-            if z.shape[0] <= chunk_size:
-                return self.decode(z)
-            n = z.shape[0]
-            aa = z.new_empty(n, NUM_JOINTS, 3)
-            mats = z.new_empty(n, NUM_JOINTS, 3, 3)
-            for start, part in iter_chunks(z, chunk_size):
-                out = self.decode(part)
-                aa[start : start + len(part)] = out.axis_angle
-                mats[start : start + len(part)] = out.matrices
-            return DecodedPoses(aa, mats)
+            return self._decode_chunks(z, chunk_size)
         finally:
-            self.train(was_training)
+            self.train(True)
+
+    def _decode_chunks(self, z: Tensor, chunk_size: int) -> DecodedPoses:
+        if z.shape[0] <= chunk_size:
+            return self._decode_checked(z)
+        n = z.shape[0]
+        aa = z.new_empty(n, NUM_JOINTS, 3)
+        mats = z.new_empty(n, NUM_JOINTS, 3, 3)
+        for start, part in iter_chunks(z, chunk_size):
+            out = self._decode_checked(part)
+            aa[start : start + len(part)] = out.axis_angle
+            mats[start : start + len(part)] = out.matrices
+        return DecodedPoses(aa, mats)
 
     def _check_latent(self, z: Tensor) -> Tensor:
         if not isinstance(z, Tensor):
