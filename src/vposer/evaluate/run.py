@@ -1,0 +1,155 @@
+"""One evaluation run: load the data, score every method, write ``metrics.json`` and plots."""
+from __future__ import annotations
+
+import datetime
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.prepared import load_prepared
+from ..errors import InputError, PathLike
+from ..model import VPoser
+from . import report
+from .pipeline import EvalSettings, Evaluator
+
+__all__ = ["evaluate", "load_split_poses"]
+
+REFERENCE = "data (ref)"
+
+
+def load_split_poses(prepared_dir: PathLike, split: str) -> torch.Tensor:
+    """``(N, 63)`` float32 body poses of one split of a prepared directory."""
+    poses = load_prepared(prepared_dir, split).pose_body
+    if len(poses) == 0:
+        raise InputError(f"the {split!r} split is empty", prepared_dir)
+    return torch.from_numpy(np.array(poses, dtype=np.float32))
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _timed(log: Callable[[str], None], what: str, fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = fn()
+    seconds = time.perf_counter() - start
+    log(f"  {what}: {seconds:.1f} s")
+    return value, seconds
+
+
+def evaluate(prepared_dir: PathLike, model: VPoser | None = None, model_name: str = "vposer",
+             poses: torch.Tensor | None = None, poses_name: str = "poses",
+             split: str = "test", train_split: str = "train", body: Any = "open",
+             settings: EvalSettings | None = None, baseline: str | None = None,
+             out_dir: PathLike | None = None, device: Any = "cpu", plots: bool = True,
+             log: Callable[[str], None] = _log) -> dict[str, Any]:
+    """Score a model and/or a set of poses (and the GMM baseline) on a prepared data set.
+
+    Args:
+        prepared_dir: output of ``vposer prepare`` / ``vposer import-mocap``.
+        model: a VPoser: reconstruction of the held-out split and generation from ``fid_samples``
+            samples (seed ``settings.seed``).
+        poses: ``(N, 63)`` poses scored as generated samples (no reconstruction).
+        body: ``'open'``, a body-model path or a :class:`~vposer.body.BodyModel`.
+        baseline: ``'gmm'`` to add SMPLify's 8-component mixture fitted on the training split.
+        out_dir: where ``metrics.json``, the plots and the fitted GMM go (None: nothing written).
+
+    Returns:
+        The content of ``metrics.json``: ``methods`` maps each column to its ``reconstruction``
+        and / or ``generation`` figures; also settings, data, definitions and published figures.
+    """
+    from ..body import BodyModel, load_body
+
+    if model is None and poses is None and baseline is None:
+        raise InputError("nothing to evaluate: give a model, poses or a baseline")
+    settings = settings or EvalSettings()
+    log(f"loading {train_split!r} and {split!r} from {prepared_dir}")
+    train = load_split_poses(prepared_dir, train_split)
+    test = load_split_poses(prepared_dir, split)
+    body_model = body if isinstance(body, BodyModel) else load_body(body, device=device)
+    evaluator, setup_s = _timed(log, "setup (ranges, held-out features)", lambda: Evaluator(
+        train, test, body_model, settings, device=device))
+    methods: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, float] = {"setup": setup_s}
+    if model is not None:
+        log(f"model {model_name}")
+        rec, seconds["reconstruction"] = _timed(log, "reconstruction",
+                                                lambda: evaluator.reconstruction(model))
+        samples, seconds["sampling"] = _timed(log, f"sampling {settings.fid_samples}", lambda:
+                                              model.sample(settings.fid_samples,
+                                                           seed=settings.seed).pose_body)
+        gen, seconds["generation"] = _timed(log, "generation metrics",
+                                            lambda: evaluator.generation(samples))
+        methods[model_name] = {"kind": "vposer", "source": model.info.get("path"),
+                               "architecture": model.config.architecture,
+                               "reconstruction": rec, "generation": gen}
+    if poses is not None:
+        log(f"poses {poses_name}")
+        gen, seconds["poses"] = _timed(log, "generation metrics", lambda: evaluator.generation(poses))
+        methods[poses_name] = {"kind": "poses", "generation": gen}
+    if baseline is not None:
+        if baseline != "gmm":
+            raise InputError(f"unknown baseline {baseline!r}: the only one is 'gmm'")
+        from .gmm import GMMPrior
+
+        log("baseline gmm (8 components, full covariance)")
+        gmm, seconds["gmm_fit"] = _timed(log, "fit", lambda: GMMPrior.fit(train, seed=settings.seed))
+        samples = gmm.sample(settings.fid_samples, seed=settings.seed)
+        gen, seconds["gmm"] = _timed(log, "generation metrics", lambda: evaluator.generation(samples))
+        entry = {"kind": "gmm", "fit": gmm.info, "generation": gen}
+        if out_dir is not None:
+            entry["file"] = str(gmm.save(Path(out_dir) / "gmm_baseline.npz"))
+        methods["gmm8"] = entry
+    log("data reference")
+    ref, seconds["reference"] = _timed(log, "reference", evaluator.reference)
+    methods[REFERENCE] = {"kind": "data", "generation": ref}
+
+    from .. import __version__
+
+    result = {
+        "vposer_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "data": {"prepared_dir": str(Path(prepared_dir).resolve()), "train_split": train_split,
+                 "n_train": int(train.shape[0]), "split": split, "n_split": int(test.shape[0]),
+                 "n_evaluated": int(evaluator.test.shape[0])},
+        "body": {"model_type": body_model.model_type, "path": str(body_model.path)},
+        "device": str(evaluator.device),
+        "settings": {**asdict(settings), "dnn_mode_used": evaluator.dnn_mode, "k_used": evaluator.k},
+        "methods": methods,
+        "seconds": seconds,
+        "definitions": report.DEFINITIONS,
+        "published": report.PUBLISHED,
+    }
+    if out_dir is not None:
+        out = Path(out_dir)
+        result["files"] = [str(report.write_json(out / "metrics.json", result))]
+        if plots:
+            result["files"] += _plots(out, evaluator.joint_names, methods, log)
+            report.write_json(out / "metrics.json", result)
+    return result
+
+
+def _plots(out: Path, joint_names: list, methods: dict, log: Callable[[str], None]) -> list[str]:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        log("matplotlib is not installed: no plots (pip install 'vposer[evaluate]')")
+        return []
+    geodesic = {n: m["reconstruction"]["geodesic_deg_per_joint"] for n, m in methods.items()
+                if "reconstruction" in m}
+    ranges = {n: m["generation"]["out_of_range_per_joint"] for n, m in methods.items()
+              if "generation" in m}
+    files = [report.plot_per_joint(out / "per_joint_errors.png", joint_names, geodesic, ranges)]
+    for name, m in methods.items():
+        if "reconstruction" in m:
+            rec = m["reconstruction"]
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            files.append(report.plot_latent(out / f"latent_stats_{safe}.png", name,
+                                            rec["kl_per_dim"], rec["posterior_mean_var"]))
+    return [str(f) for f in files]
