@@ -9,8 +9,6 @@ folder, then ``os.replace``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError, PathLike
+from ..fileio import atomic_path
 from ..model import VPoser, VPoserConfig
 from .state_dicts import model_from_state_dict
 
@@ -41,16 +40,8 @@ def model_document(model: VPoser) -> dict[str, Any]:
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        write(str(tmp))
 
 
 def save_native(model: VPoser, path: PathLike) -> Path:

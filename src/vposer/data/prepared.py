@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import InputError
+from ..fileio import write_json
 
 PathLike = Union[str, os.PathLike]
 
@@ -133,13 +134,7 @@ class SplitWriter:
 
 def write_json_atomic(path: PathLike, value: Any) -> None:
     """Write JSON to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(value, fh, indent=1, sort_keys=False)
-        fh.write("\n")
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
+    write_json(path, value)
 
 
 def _umask() -> int:

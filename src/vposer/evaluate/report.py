@@ -1,10 +1,7 @@
 """Presenting evaluation results: the terminal table, ``metrics.json`` and PNG plots."""
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,6 @@ __all__ = [
     "plot_latent",
     "plot_per_joint",
     "published_lines",
-    "write_json",
 ]
 
 # (key, section, label, format) of the terminal table, in order
@@ -112,18 +108,6 @@ def format_table(methods: Mapping[str, Mapping[str, Any]], markdown: bool = Fals
     lines = [fmt_row(header), "  ".join("-" * w for w in widths)]
     lines += [fmt_row(r) for r in rows]
     return "\n".join(lines)
-
-
-def write_json(path: Path, value: Any) -> Path:
-    """Write ``value`` as indented JSON atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(value, fh, indent=1, sort_keys=False, allow_nan=True)
-        fh.write("\n")
-    os.replace(tmp, path)
-    return path
 
 
 def _pyplot():

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..data.prepared import load_prepared
+from ..fileio import write_json
 from ..errors import InputError, PathLike
 from ..model import VPoser
 from . import report
@@ -128,10 +129,10 @@ def evaluate(prepared_dir: PathLike, model: VPoser | None = None, model_name: st
     }
     if out_dir is not None:
         out = Path(out_dir)
-        result["files"] = [str(report.write_json(out / "metrics.json", result))]
+        result["files"] = [str(write_json(out / "metrics.json", result))]
         if plots:
             result["files"] += _plots(out, evaluator.joint_names, methods, log)
-            report.write_json(out / "metrics.json", result)
+            write_json(out / "metrics.json", result)
     return result
 
 

@@ -11,7 +11,6 @@ Dropout is skipped in eval mode and the decoder fuses bias and activation where 
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

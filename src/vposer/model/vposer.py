@@ -7,8 +7,8 @@ Latent codes are ``(N, D)`` with ``D = config.latent_dim`` (32 in the releases).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Iterator, NamedTuple, Optional, Union
+from dataclasses import dataclass
+from typing import Any, Iterator, NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
@@ -201,6 +201,19 @@ class VPoser(nn.Module):
             aa[start : start + len(part)] = out.axis_angle
             mats[start : start + len(part)] = out.matrices
         return DecodedPoses(aa, mats)
+
+    def log_likelihood(self, poses: Tensor, samples: int = 16, **kwargs: Any) -> Tensor:
+        """Importance-weighted ``log p(poses)``, ``(N,)`` nats (higher = more plausible); see
+        :func:`vposer.fit.log_likelihood` for the observation model and the arguments."""
+        from ..fit.likelihood import log_likelihood
+
+        return log_likelihood(self, poses, samples=samples, **kwargs)
+
+    def elbo(self, poses: Tensor, **kwargs: Any) -> Tensor:
+        """Evidence lower bound of ``poses``, ``(N,)`` nats; see :func:`vposer.fit.elbo`."""
+        from ..fit.likelihood import elbo
+
+        return elbo(self, poses, **kwargs)
 
     def _check_latent(self, z: Tensor) -> Tensor:
         if not isinstance(z, Tensor):

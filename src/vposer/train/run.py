@@ -12,16 +12,15 @@ The run folder (``work_dir``) ends up holding::
 from __future__ import annotations
 
 import datetime
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
 import yaml
 
 from ..errors import ConfigError
+from ..fileio import atomic_path, write_text
 from .config import TrainConfig, check_data_and_body
 
 
@@ -33,16 +32,8 @@ def _atomic_checkpoint_io() -> Any:
         run killed while saving never leaves a half-written checkpoint under the real name."""
 
         def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(fd)
-            try:
+            with atomic_path(path) as tmp:
                 torch.save(checkpoint, tmp)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
 
     return AtomicCheckpointIO()
 
@@ -129,7 +120,7 @@ def train(cfg: TrainConfig, resume: bool = False, fast_dev_run: bool = False) ->
         raise ConfigError("the run folder already holds a training; resume it with --resume "
                           "or choose another output folder", work)
     work.mkdir(parents=True, exist_ok=True)
-    (work / "config.yaml").write_text(yaml.safe_dump(cfg.raw, sort_keys=False))
+    write_text(work / "config.yaml", yaml.safe_dump(cfg.raw, sort_keys=False))
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     bm = cfg.get("body_model.bm_path")

@@ -1,0 +1,62 @@
+"""Atomic file writing, the one way the package writes files.
+
+Every file vposer writes goes to a temporary name in the destination folder first and is renamed
+into place only once complete (``os.replace`` is atomic on POSIX and Windows), so a reader never
+sees a half-written file and a killed process never leaves one under the real name. New files
+get the usual permissions (``0o666`` less the umask); a replaced file keeps its own.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Union
+
+PathLike = Union[str, os.PathLike]
+
+__all__ = ["atomic_path", "write_json", "write_text"]
+
+
+def _file_mode(path: Path) -> int:
+    """The existing file's permissions, else those a new file gets (0o666 less the umask)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix); rename it to ``path`` on success.
+
+    Creates missing parent folders. On an exception the temporary file is removed and ``path``
+    is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, _file_mode(path))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path: PathLike, value: Any, indent: int = 1) -> Path:
+    """Write ``value`` as JSON atomically (NaN allowed, as Python's json writes it)."""
+    return write_text(path, json.dumps(value, indent=indent, allow_nan=True, default=str) + "\n")
