@@ -5,6 +5,7 @@
 #   libegl-mesa0     Mesa's EGL vendor library (found through /usr/share/glvnd/egl_vendor.d)
 #   libgl1-mesa-dri  Mesa's drivers, including llvmpipe, the CPU rasteriser used without a GPU
 #   libgl1           GLVND's libGL.so.1, through which glcontext resolves GL functions
+#   chromium         headless browser for the viewer's end-to-end test (not needed at run time)
 #
 # Everything else (LLVM, libdrm, xcb, ...) comes in as their dependencies. On a machine with an
 # NVIDIA GPU the driver's own EGL (libnvidia-egl / 10_nvidia.json) is used when installed.
@@ -13,6 +14,11 @@
 set -euo pipefail
 
 PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgl1)
+# the browser of the viewer's end-to-end test (and of users who want a local one); skip with
+# VPOSER_SKIP_BROWSER=1
+if [[ "${VPOSER_SKIP_BROWSER:-0}" != "1" ]]; then
+    PACKAGES+=(chromium)
+fi
 
 if [[ "${VPOSER_SKIP_APT:-0}" == "1" ]]; then
     echo "install_system_deps: VPOSER_SKIP_APT=1, skipping"
