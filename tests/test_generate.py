@@ -313,9 +313,19 @@ def test_mixing_user_poses(model_dir, tmp_path):
     assert doc["settings"]["mix"]["poses"] == 40 and doc["settings"]["mix_ratio"] == 0.25
 
 
-def test_rejection_needs_a_score(model_dir, tmp_path, capsys):
-    assert gen(tmp_path / "r", model_dir, "--reject-implausible", "0.2") == 1
-    assert "needs a plausibility score" in capsys.readouterr().err
+def test_rejection_needs_a_score():
+    from vposer.errors import InputError
+    from vposer.generate import resolve_score
+
+    with pytest.raises(InputError, match="needs a plausibility score"):
+        resolve_score(object(), None)  # no log_likelihood, no reference poses
+
+
+def test_rejection_uses_the_model_log_likelihood(model_dir, tmp_path):
+    assert gen(tmp_path / "r", model_dir, "--shards", "0:1", "--reject-implausible", "0.2") == 0
+    p = read_manifest(tmp_path / "r" / "manifest.json")["settings"]["plausibility"]
+    assert p["score"] == "log-likelihood"
+    assert np.load(tmp_path / "r" / "shard-000000.npz")["pose_body"].shape == (SHARD, 63)
 
 
 def test_rejection_with_a_reference(model_dir, tmp_path):

@@ -142,7 +142,8 @@ def resolve_settings(settings: Settings, model: Any, opts: Options, existing: Op
             raise InputError(f"--with images needs OpenGL: {why}")
     if settings.reject_quantile is not None:
         reference = load_poses(opts.reference_path) if opts.reference_path else None
-        name, score = resolve_score(model, reference)
+        # poses given by the user choose the joint-range score; otherwise the model's likelihood
+        name, score = resolve_score(model, reference, "joint-range" if reference is not None else None)
         prior = (existing or {}).get("settings", {}).get("plausibility")
         if prior and prior.get("score") == name:
             changes["plausibility"] = prior

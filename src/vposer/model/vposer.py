@@ -116,7 +116,8 @@ class VPoser(nn.Module):
         """
         x = as_pose_batch(poses, "poses").to(self._ref)
         mean, std = self._encode_flat(x)
-        return Normal(mean, std)
+        # softplus underflows to 0 for poses far from the data; Normal needs a positive scale
+        return Normal(mean, std.clamp_min(1e-12))
 
     def decode(self, z: Tensor) -> DecodedPoses:
         """Latent codes ``(N, D)`` (or ``(D,)``) to body poses, axis-angle and matrices."""

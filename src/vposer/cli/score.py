@@ -1,0 +1,97 @@
+"""``vposer score``: rank body poses by plausibility under the VPoser prior."""
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_device_argument, add_model_argument, load_model_from_args
+
+DESCRIPTION = """Score body poses with the model's importance-weighted log-likelihood (nats,
+higher = more plausible; observation model: Gaussian per-joint geodesic error of scale --sigma
+around the decoded pose, see vposer.fit.likelihood) and list the least plausible first.
+
+Poses scoring below a threshold are flagged implausible. The threshold is, in order: --threshold;
+the --quantile of the scores of the held-out poses given with --calibrate; the calibration stored
+beside the model (plausibility.json, written with --write-calibration); else no flags."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="rank body poses (npz) by plausibility under the prior",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  vposer score poses.npz -o scores.npz\n"
+                       "  vposer score poses.npz --calibrate heldout.npz --quantile 0.05")
+    p.add_argument("input", help="poses .npz (pose_body (N, 63), 'pose', or an AMASS take)")
+    p.add_argument("--key", default=None, help="array to read (default: pose_body, pose or poses)")
+    add_model_argument(p)
+    add_device_argument(p)
+    p.add_argument("--samples", type=int, default=16, help="importance samples per pose (default 16)")
+    p.add_argument("--sigma", type=float, default=0.1,
+                   help="observation scale, radians per joint (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    p.add_argument("--elbo", action="store_true", help="score with the (cheaper, lower) ELBO")
+    p.add_argument("--refine", type=int, default=0, metavar="ITERS",
+                   help="refine each pose's code by this many LM iterations first (tighter, slower)")
+    p.add_argument("--threshold", type=float, default=None, help="flag poses scoring below this")
+    p.add_argument("--calibrate", default=None, metavar="HELDOUT_NPZ",
+                   help="held-out real poses whose --quantile gives the threshold")
+    p.add_argument("--quantile", type=float, default=0.05, help="calibration quantile (default 0.05)")
+    p.add_argument("--write-calibration", default=None, metavar="DIR",
+                   help="store the calibration as DIR/plausibility.json (a model folder)")
+    p.add_argument("--top", type=int, default=10, help="poses listed (default 10)")
+    p.add_argument("-o", "--output", default=None, help="write scores to this .npz")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from ..errors import InputError
+    from ..fit.likelihood import (calibrate_threshold, elbo, log_likelihood, read_calibration,
+                                  write_calibration)
+    from ..posefiles import atomic_savez, load_poses, meta_json, model_fingerprint
+
+    if args.samples < 1 or args.top < 0:
+        raise InputError("--samples must be >= 1 and --top >= 0")
+    poses = torch.from_numpy(load_poses(args.input, args.key))
+    model = load_model_from_args(args)
+    if args.elbo:
+        scores = elbo(model, poses, samples=args.samples, sigma=args.sigma, seed=args.seed)
+    else:
+        scores = log_likelihood(model, poses, samples=args.samples, sigma=args.sigma,
+                                seed=args.seed, refine=args.refine)
+    threshold, source = args.threshold, "--threshold"
+    if args.calibrate:
+        cal = calibrate_threshold(model, torch.from_numpy(load_poses(args.calibrate)),
+                                  args.quantile, args.samples, args.sigma, args.seed, details=True)
+        print(f"calibrated on {cal.num_poses} held-out poses: {args.quantile:g} quantile = "
+              f"{cal.threshold:.2f} nats")
+        if args.write_calibration:
+            print(f"wrote {write_calibration(cal, args.write_calibration)}")
+        threshold = cal.threshold if threshold is None else threshold
+        source = source if args.threshold is not None else f"--calibrate {args.calibrate}"
+    if threshold is None:
+        stored = read_calibration(model)
+        if stored is not None:
+            threshold, source = stored.threshold, "the model's plausibility.json"
+    order = torch.argsort(scores)
+    flags = None if threshold is None else (scores < threshold)
+    kind = "ELBO" if args.elbo else f"log-likelihood (K={args.samples})"
+    print(f"{len(scores)} poses, {kind}: median {scores.median():.2f}, min {scores.min():.2f}, "
+          f"max {scores.max():.2f} nats")
+    if flags is not None:
+        print(f"threshold {threshold:.2f} ({source}): {int(flags.sum())} flagged implausible")
+    print("rank  index      score" + ("  flag" if flags is not None else ""))
+    for rank, i in enumerate(order[: args.top].tolist()):
+        flag = ("  IMPLAUSIBLE" if flags[i] else "  ok") if flags is not None else ""
+        print(f"{rank + 1:4d}  {i:5d}  {scores[i]:9.2f}{flag}")
+    if args.output:
+        arrays = {"scores": scores.numpy(), "order": order.numpy(),
+                  "meta": meta_json(command="score", input=args.input, model=args.model or "default",
+                                    samples=args.samples, sigma=args.sigma, seed=args.seed,
+                                    elbo=args.elbo, refine=args.refine, threshold=threshold,
+                                    model_sha256=model_fingerprint(model))}
+        if flags is not None:
+            arrays["implausible"] = flags.numpy()
+            arrays["threshold"] = np.asarray(threshold)
+        print(f"wrote {atomic_savez(args.output, arrays)}")
+    return 0
