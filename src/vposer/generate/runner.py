@@ -32,7 +32,7 @@ from .manifest import MANIFEST, existing_records, merge_shards, new_manifest, ve
 from .plausibility import CALIBRATION_SIZE, array_digest, resolve_score, threshold
 from .sampling import decode, draw_latent
 from .settings import Settings, parse_shard_range, shard_generator
-from .worker import ShardJob, ShardResult, init_worker, prime_model, produce_shard
+from .worker import ShardJob, ShardResult, init_worker, prime_model, produce_shard, torch_threads
 
 MANIFEST_INTERVAL = 2.0
 #: settings the runner derives (compared like the others, but taken from an existing manifest).
@@ -229,7 +229,7 @@ def generate(settings: Settings, opts: Options, model: Any = None) -> Summary:
     prime_model(model, opts.model_path, mrec["sha256"], opts.device)
     with torch.no_grad():
         _, existing = existing_records(out, mrec, settings.to_dict(), ignore=DERIVED)
-        with _thread_count(opts.threads):
+        with torch_threads(opts.threads):
             settings = resolve_settings(settings, model, opts, existing)
     summary = Summary(out, out / opts.manifest, settings.num_shards, parse_shard_range(opts.shards, settings.num_shards))
     todo, records = plan(settings, opts, mrec, out, summary)
@@ -250,16 +250,6 @@ def generate(settings: Settings, opts: Options, model: Any = None) -> Summary:
     finally:
         summary.seconds = time.perf_counter() - t0
     return summary
-
-
-@contextlib.contextmanager
-def _thread_count(n: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _executor(opts: Options, workers: int, settings: Settings) -> Executor:

@@ -175,7 +175,8 @@ def write_content(fh, content: ShardContent, settings: Settings) -> None:
 
 
 @contextlib.contextmanager
-def _threads(n: int):
+def torch_threads(n: int):
+    """Run the block with ``n`` torch threads, then restore the previous count."""
     old = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -195,7 +196,7 @@ def produce_shard(job: ShardJob) -> ShardResult:
     out = Path(job.out_dir)
     final = out / job.file
     tmp = None
-    with _threads(job.threads), torch.no_grad():
+    with torch_threads(job.threads), torch.no_grad():
         content, drawn = build_content(job)
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{job.file}.", suffix=".tmp", dir=out)
