@@ -76,8 +76,9 @@ def _few_ops(x: Tensor) -> tuple[Tensor, Tensor]:
     matrices = torch.stack((b1, torch.linalg.cross(b3, b1, dim=-1), b3), dim=-1)
     weight, bias = _candidate_map(matrices.dtype, matrices.device)
     cand = torch.addmm(bias, matrices.view(-1, 9), weight).view(-1, 4, 4)  # cand[:, i] = 4 q_i q
-    best = cand.diagonal(dim1=1, dim2=2).argmax(-1, keepdim=True)
-    q = torch.take_along_dim(cand, best.unsqueeze(-1), dim=1).squeeze(1)  # (M, 4) = 4 q_best q
+    best = cand.diagonal(dim1=1, dim2=2).argmax(-1)
+    # gather directly: take_along_dim costs 3x more operator calls at batch 1
+    q = cand.gather(1, best.view(-1, 1, 1).expand(-1, 1, 4)).view(-1, 4)  # (M, 4) = 4 q_best q
     v, w = q[:, :3], q[:, 3:]
     nv = torch.linalg.vector_norm(v, dim=-1, keepdim=True)
     scale = torch.copysign(torch.atan2(nv, w.abs()).mul_(2).div_(nv.clamp_min(1e-30)), w)

@@ -152,7 +152,9 @@ class VPoser(nn.Module):
         if seed is not None:
             generator = torch.Generator().manual_seed(int(seed))
         z = torch.randn(n, self.latent_dim, generator=generator)
-        return (z * temperature).to(self._ref)
+        if temperature != 1.0:
+            z = z * temperature
+        return z.to(self._ref)
 
     @torch.no_grad()
     def sample(
@@ -225,8 +227,11 @@ class VPoser(nn.Module):
             raise InputError(
                 f"latent codes must have shape (N, {self.latent_dim}), got {tuple(z.shape)}"
             )
-        z = z.to(self._ref)
-        if not torch.isfinite(z).all():
+        ref = self._ref
+        if z.dtype != ref.dtype or z.device != ref.device:
+            z = z.to(ref)
+        # one reduction instead of isfinite + all: NaN and Inf both make the sum non-finite
+        if not math.isfinite(float(z.sum())):
             raise InputError("latent codes contain NaN or Inf")
         return z
 
