@@ -178,6 +178,8 @@ class VPoser(nn.Module):
             :class:`DecodedPoses` with ``axis_angle`` ``(n, 21, 3)`` and ``matrices`` ``(n, 21, 3, 3)``.
         """
         z = self.sample_latent(n, seed=seed, generator=generator, temperature=temperature)
+        if not self.training:  # codes drawn here need no checking
+            return self._decode_chunks(z, chunk_size)
         return self.decode_batched(z, chunk_size)
 
     @torch.no_grad()
