@@ -25,15 +25,9 @@ import numpy as np
 import torch
 
 from vposer.body import load_body
-from vposer.body.synthetic import random_body_arrays
+from vposer.body.synthetic import random_body_arrays, smplx_loader_extras
 
-SMPLX_EXTRAS = {
-    "hands_componentsl": np.eye(45), "hands_componentsr": np.eye(45),
-    "hands_meanl": np.zeros(45), "hands_meanr": np.zeros(45),
-    "lmk_faces_idx": np.zeros(51, np.int64), "lmk_bary_coords": np.full((51, 3), 1 / 3),
-    "dynamic_lmk_faces_idx": np.zeros((79, 17), np.int64),
-    "dynamic_lmk_bary_coords": np.full((79, 17, 3), 1 / 3),
-}
+SMPLX_EXTRAS = smplx_loader_extras()
 
 
 def write_models(root: Path) -> dict[str, Path]:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from vposer.body import BodyModel, BodyOutput, load_body
-from vposer.body.synthetic import random_body_arrays
+from vposer.body.synthetic import random_body_arrays, smplx_loader_extras
 from vposer.errors import InputError
 
 smplx = pytest.importorskip("smplx")
@@ -22,13 +22,7 @@ smplx = pytest.importorskip("smplx")
 TOL = 1e-5
 N = 3
 
-SMPLX_EXTRAS = {
-    "hands_componentsl": np.eye(45), "hands_componentsr": np.eye(45),
-    "hands_meanl": np.zeros(45), "hands_meanr": np.zeros(45),
-    "lmk_faces_idx": np.zeros(51, np.int64), "lmk_bary_coords": np.full((51, 3), 1 / 3),
-    "dynamic_lmk_faces_idx": np.zeros((79, 17), np.int64),
-    "dynamic_lmk_bary_coords": np.full((79, 17, 3), 1 / 3),
-}
+SMPLX_EXTRAS = smplx_loader_extras()
 SMPLH_EXTRAS = {k: SMPLX_EXTRAS[k] for k in ("hands_componentsl", "hands_componentsr",
                                               "hands_meanl", "hands_meanr")}
 MANO_EXTRAS = {"hands_components": np.eye(45), "hands_mean": np.zeros(45)}

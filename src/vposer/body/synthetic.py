@@ -51,3 +51,15 @@ def random_body_arrays(model_type: str, seed: int = 0, num_shape_components: int
         "shapedirs": rng.normal(0.0, 0.01, (num_v, 3, s)).astype(dtype),
         "posedirs": rng.normal(0.0, 0.01, (num_v, 3, 9 * (num_j - 1))).astype(dtype),
     }
+
+
+def smplx_loader_extras() -> dict:
+    """The keys the ``smplx`` package needs, beyond the body model's, to load an SMPL-X
+    ``.npz`` (hand PCA, landmarks); neutral values (spec: "Body-model files")."""
+    return {
+        "hands_componentsl": np.eye(45), "hands_componentsr": np.eye(45),
+        "hands_meanl": np.zeros(45), "hands_meanr": np.zeros(45),
+        "lmk_faces_idx": np.zeros(51, np.int64), "lmk_bary_coords": np.full((51, 3), 1 / 3),
+        "dynamic_lmk_faces_idx": np.zeros((79, 17), np.int64),
+        "dynamic_lmk_bary_coords": np.full((79, 17, 3), 1 / 3),
+    }

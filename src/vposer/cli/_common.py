@@ -16,6 +16,15 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
 
 
+def add_body_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--body", default=None, help="body model file or name (default: the open body)")
+
+
+def add_matrices_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--matrices", action="store_true",
+                        help="also store the rotation matrices (N, 21, 3, 3) under 'pose_body_matrot'")
+
+
 def load_model_from_args(args: Any):
     import vposer
 

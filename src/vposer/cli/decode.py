@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_device_argument, add_model_argument, load_model_from_args
+from ._common import add_device_argument, add_matrices_argument, add_model_argument, load_model_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,8 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="input .npz with latent codes under 'z'")
     add_model_argument(p)
     add_device_argument(p)
-    p.add_argument("--matrices", action="store_true",
-                   help="also store rotation matrices (N, 21, 3, 3) under 'pose_body_matrot'")
+    add_matrices_argument(p)
     p.add_argument("-o", "--output", default="poses.npz", help="output .npz (default poses.npz)")
     p.set_defaults(func=run)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_device_argument, add_model_argument, load_model_from_args
+from ._common import add_body_argument, add_device_argument, add_model_argument, load_model_from_args
 
 
 def register(subparsers) -> None:
@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     )
     add_model_argument(p)
     add_device_argument(p)
-    p.add_argument("--body", default=None, help="body model file or name (default: the open body)")
+    add_body_argument(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--seeds", type=int, nargs=2, metavar=("SEED1", "SEED2"), help="codes of two sampling seeds")
     src.add_argument("--poses", nargs=2, metavar=("A", "B"), help="two pose files to encode")

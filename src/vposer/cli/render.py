@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_device_argument, add_model_argument, load_model_from_args
+from ._common import add_body_argument, add_device_argument, add_model_argument, load_model_from_args
 
 
 def register(subparsers) -> None:
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     )
     add_model_argument(p)
     add_device_argument(p)
-    p.add_argument("--body", default=None, help="body model file or name (default: the open body)")
+    add_body_argument(p)
     p.add_argument("-n", "--num", type=int, default=5, help="number of samples (columns)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the latent codes")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_device_argument, add_model_argument, load_model_from_args
+from ._common import add_device_argument, add_matrices_argument, add_model_argument, load_model_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="scale of the latent codes; below 1 gives more typical poses (default 1)")
     add_model_argument(p)
     add_device_argument(p)
-    p.add_argument("--matrices", action="store_true",
-                   help="also store the rotation matrices (N, 21, 3, 3) under 'pose_body_matrot'")
+    add_matrices_argument(p)
     p.add_argument("-o", "--output", default="samples.npz", help="output .npz (default samples.npz)")
     p.set_defaults(func=run)
 
