@@ -115,6 +115,23 @@ def test_geodesic_gradient_is_finite_for_equal_rotations():
     assert torch.isfinite(r.grad).all()
 
 
+@pytest.mark.parametrize("batch", [1, 16, 17, 100])  # both paths: few operators and planes
+def test_fused_decoder_conversion_near_zero_and_pi(batch):
+    pool = hard_axis_angles(2100, seed=batch)  # zero, tiny, moderate, near pi, in that order
+    aa = pool[torch.linspace(0, len(pool) - 1, batch * 21).long()]
+    mats = torch.tensor(exact_matrix(aa.numpy()))
+    # a 6D input whose Gram-Schmidt frame is mats: scaled first column, second column sheared
+    g = torch.Generator().manual_seed(batch)
+    a1 = mats[..., 0] * (0.5 + torch.rand(len(aa), 1, generator=g, dtype=mats.dtype))
+    a2 = mats[..., 1] + torch.randn(len(aa), 1, generator=g, dtype=mats.dtype) * mats[..., 0]
+    d6 = torch.stack((a1, a2), dim=-1).reshape(batch, 21 * 6).float()
+    fused_mats, fused_aa = sixd_to_matrix_and_axis_angle(d6)
+    assert np.abs(fused_mats.reshape(-1, 3, 3).double().numpy() - mats.numpy()).max() < 2e-6
+    back = fused_aa.reshape(-1, 3).double()
+    assert np.abs(exact_matrix(back.numpy()) - mats.numpy()).max() < 2e-6
+    assert aa_close(back, aa) < 2e-5
+
+
 @pytest.mark.parametrize("n", [3, 40])  # both paths: few operators and structure of arrays
 def test_fused_decoder_conversion_gradients(n):
     d6 = torch.randn(n, 21 * 6, dtype=torch.float64, requires_grad=True)

@@ -4,18 +4,18 @@ The same mathematics as :mod:`vposer.rotations` (``rotation_6d_to_matrix`` follo
 ``matrix_to_axis_angle``), arranged for speed on the sampling hot path, with two layouts:
 
 - small batches (up to :data:`SMALL_BATCH` samples), where the cost is the number of operator
-  calls: per-joint vectors ``(N, J, 3)``, the four candidate quaternions of the matrix-to-quaternion
-  step from one matrix product with a constant ``(9, 16)`` matrix;
+  calls (each a few microseconds): per-joint vectors ``(N, J, 3)``, the four candidate quaternions
+  of the matrix-to-quaternion step from one matrix product with a constant ``(9, 32)`` matrix;
 - large batches, where the cost is memory passes and torch's slow kernels for tiny trailing
   dimensions (norms over 3, ``argmax`` over 4, ``cross``, ``gather``, ``(M, 9) @ (9, 16)``):
   structure of arrays, every operation elementwise on ``(N, J)`` planes, the pivot chosen with
   float masks instead of ``argmax``/``gather``/``where``.
 
 Gram-Schmidt uses ``b3 = normalize(a1 x a2)``, ``b2 = b3 x b1`` (the same frame as projecting
-``a2`` off ``b1``, with one normalisation fewer and better conditioned), and the angle comes from
-``2 atan2(|v|, |w|) / |v|`` with ``|v|`` clamped away from 0 (there ``v = 0`` and the result is
-exactly 0; for tiny ``|v|`` atan2 keeps full relative precision). Both paths agree with a float64
-reference to about 1e-6.
+``a2`` off ``b1``, better conditioned; the small-batch path normalises ``(a1 x a2) x a1``, the same
+vector, in the one division of the frame), and the angle comes from ``2 atan2(|v|, |w|) / |v|``
+with ``|v|`` clamped away from 0 (there ``v = 0`` and the result is exactly 0; for tiny ``|v|``
+atan2 keeps full relative precision). Both paths agree with a float64 reference to about 1e-6.
 """
 from __future__ import annotations
 
@@ -40,14 +40,25 @@ _PIVOT_ROWS = {
 
 @functools.lru_cache(maxsize=None)
 def _candidate_map(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
-    weight = torch.zeros(9, 16, dtype=torch.float64)
-    bias = torch.zeros(16, dtype=torch.float64)
+    """``(weight (9, 32), bias (32,))``: the flattened *transposed* matrix ``R^T`` (rows of ``R^T``
+    are the columns of ``R``) times ``weight`` plus ``bias`` is, for each pivot ``i`` (x, y, z, w),
+    the row ``[4 q_i q (4), 2 q_i q (4)]``; the half copy saves the factor 2 of ``angle = 2 atan2``."""
+    weight = torch.zeros(9, 32, dtype=torch.float64)
+    bias = torch.zeros(32, dtype=torch.float64)
     for i, rows in _PIVOT_ROWS.items():
         for k, coefficients, constant in rows:
-            for entry, c in coefficients.items():
-                weight[entry, 4 * i + k] = c
-            bias[4 * i + k] = constant
+            for offset, factor in ((0, 1.0), (4, 0.5)):
+                column = 8 * i + offset + k
+                for entry, c in coefficients.items():
+                    row, col = divmod(entry, 3)  # R[row][col] is R^T[col][row]
+                    weight[3 * col + row, column] = c * factor
+                bias[column] = constant * factor
     return weight.to(dtype=dtype, device=device), bias.to(dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=None)
+def _row_offsets(device: torch.device) -> Tensor:
+    return torch.arange(8, device=device)
 
 
 def sixd_to_matrix_and_axis_angle(d6: Tensor) -> tuple[Tensor, Tensor]:
@@ -60,29 +71,32 @@ def sixd_to_matrix_and_axis_angle(d6: Tensor) -> tuple[Tensor, Tensor]:
     Returns:
         ``(matrices (N, J, 3, 3), axis_angle (N, J, 3))``, both contiguous, angles in ``[0, pi]``.
     """
-    x = d6.reshape(d6.shape[0], -1, 3, 2)
     if d6.shape[0] <= SMALL_BATCH:
-        return _few_ops(x)
+        return _few_ops(d6)
+    x = d6.reshape(d6.shape[0], -1, 3, 2)
     return _planes(*(x[..., r, c] for c in range(2) for r in range(3)))
 
 
 # -- small batches: few operator calls ------------------------------------------------------------
-def _few_ops(x: Tensor) -> tuple[Tensor, Tensor]:
-    """``x (N, J, 3, 2)`` -> ``(R, axis-angle)``."""
-    a1 = x[..., 0]
-    b1 = a1 / torch.linalg.vector_norm(a1, dim=-1, keepdim=True)
-    c = torch.linalg.cross(a1, x[..., 1], dim=-1)
-    b3 = c / torch.linalg.vector_norm(c, dim=-1, keepdim=True)
-    matrices = torch.stack((b1, torch.linalg.cross(b3, b1, dim=-1), b3), dim=-1)
-    weight, bias = _candidate_map(matrices.dtype, matrices.device)
-    cand = torch.addmm(bias, matrices.view(-1, 9), weight).view(-1, 4, 4)  # cand[:, i] = 4 q_i q
-    best = cand.diagonal(dim1=1, dim2=2).argmax(-1)
-    # gather directly: take_along_dim costs 3x more operator calls at batch 1
-    q = cand.gather(1, best.view(-1, 1, 1).expand(-1, 1, 4)).view(-1, 4)  # (M, 4) = 4 q_best q
-    v, w = q[:, :3], q[:, 3:]
-    nv = torch.linalg.vector_norm(v, dim=-1, keepdim=True)
-    scale = torch.copysign(torch.atan2(nv, w.abs()).mul_(2).div_(nv.clamp_min(1e-30)), w)
-    return matrices, (v * scale).view(x.shape[:-2] + (3,))
+def _few_ops(d6: Tensor) -> tuple[Tensor, Tensor]:
+    """``d6 (N, 6 J)`` -> ``(R (N, J, 3, 3), axis-angle (N, J, 3))`` in about 25 operator calls.
+
+    The frame is built unnormalised as the rows ``a1, (a1 x a2) x a1, a1 x a2`` of ``R^T`` and
+    normalised in one division; the pivot quaternion is one row of a ``(M, 32)`` product."""
+    n = d6.shape[0]
+    a1, a2 = d6.reshape(n, -1, 3, 2).unbind(-1)
+    c = torch.linalg.cross(a1, a2, dim=-1)
+    e = torch.stack((a1, torch.linalg.cross(c, a1, dim=-1), c), dim=-2)
+    rt = e / torch.linalg.vector_norm(e, dim=-1, keepdim=True)  # (N, J, 3, 3), rows = R's columns
+    weight, bias = _candidate_map(rt.dtype, rt.device)
+    cand = torch.addmm(bias, rt.view(-1, 9), weight)  # (M, 32)
+    best = cand[:, ::9].argmax(-1, keepdim=True)  # (M, 1): largest of 4 q_i^2
+    q = cand.gather(1, torch.add(_row_offsets(cand.device), best, alpha=8))  # (M, 8)
+    v, _, vh, wh = q.split((3, 1, 3, 1), dim=1)  # 4 q_i q and 2 q_i q
+    nh = torch.linalg.vector_norm(vh, dim=-1, keepdim=True)
+    # angle / |v| = 2 atan2(|v|, |w|) / |v| = atan2(|vh|, |wh|) / |vh|; sign(w) picks q over -q
+    scale = torch.copysign(torch.atan2(nh, wh.abs()).div_(nh.clamp_min(1e-30)), wh)
+    return rt.transpose(-1, -2).contiguous(), (v * scale).view(n, -1, 3)
 
 
 # -- large batches: structure of arrays -----------------------------------------------------------
