@@ -45,10 +45,11 @@ def test_reference_conversions_agree():
     assert aa_close(back, ref["aa_from_matrot"]) < 1e-5
 
 
+@pytest.mark.parametrize("grad", [False, True])  # the sinc form, and the differentiable form
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 2e-6), (torch.float64, 1e-12)])
-def test_axis_angle_to_matrix_is_exact(dtype, tol):
+def test_axis_angle_to_matrix_is_exact(dtype, tol, grad):
     aa = hard_axis_angles()
-    mats = R.axis_angle_to_matrix(aa.to(dtype)).double().numpy()
+    mats = R.axis_angle_to_matrix(aa.to(dtype).clone().requires_grad_(grad)).detach().double().numpy()
     assert np.abs(mats - exact_matrix(aa.numpy())).max() < tol
 
 

@@ -1,6 +1,7 @@
 """Checking and batching the parameters given to a body model's forward pass."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -35,16 +36,19 @@ def as_rows(name: str, value: Any, dtype: torch.dtype, device: torch.device) -> 
     return value.reshape(1, -1) if value.dim() <= 1 else value.reshape(value.shape[0], -1)
 
 
-def check_finite(rows: dict[str, Tensor]) -> None:
+def check_finite(rows: dict[str, Tensor], combined: Sequence[Tensor | None] = ()) -> None:
     """Raise :class:`InputError` naming the first parameter that holds NaN or Inf.
 
-    One cheap check on the common path; the culprit is looked for only on failure.
+    One cheap check on the common path (a sum: NaN and Inf propagate through it, and so does
+    overflow, itself invalid input), over ``combined`` when given (tensors built from all of
+    ``rows``, fewer to sum) or else over ``rows``; the culprit is looked for only on failure.
     """
-    if not rows:
+    parts = [t for t in (combined or rows.values()) if t is not None]
+    if not parts:
         return
-    total = None  # NaN and Inf propagate through sums; so does overflow, itself invalid input
-    for r in rows.values():
-        total = r.sum() if total is None else total + r.sum()
+    total = parts[0].sum()
+    for t in parts[1:]:
+        total = total + t.sum()
     if bool(torch.isfinite(total)):
         return
     for name, r in rows.items():

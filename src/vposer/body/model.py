@@ -105,6 +105,7 @@ class BodyModel(nn.Module):
         buf("joint_template", joint_template.reshape(-1))
         buf("joint_dirs", joint_dirs.reshape(joint_dirs.shape[0], 6 * data.num_joints))
         buf("weights_t", data.weights[:, order].T)
+        buf("eye3", np.eye(3))
         buf("faces", data.faces, floating=False)
         buf("parents", data.parents, floating=False)
         buf("level_order", order, floating=False)
@@ -231,11 +232,11 @@ class BodyModel(nn.Module):
                  "pose_eye": pose_eye, "expression": expression, "dmpls": dmpls}
         rows = {k: as_rows(k, v, self.dtype, self.device) for k, v in given.items()
                 if v is not None}
-        check_finite(rows)
         n = common_batch(rows)
         full = self._full_pose(rows, n)
         coeffs = self._shape_coeffs(rows, n)
         trans_rows = fit_width("trans", rows.get("trans"), 3, n)
+        check_finite(rows, (full, coeffs, trans_rows))
         use_pose = self.use_posedirs if pose_correctives is None else bool(pose_correctives)
         if use_pose and not self.use_posedirs:
             raise InputError("pose correctives requested but this model was built without them")
@@ -289,8 +290,7 @@ class BodyModel(nn.Module):
         a, b = self._active_joints(full_pose) if use_pose else (1, 1)
         feature = None
         if b > a:
-            eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
-            feature = (rot[:, a:b] - eye).reshape(n, -1)
+            feature = (rot[:, a:b] - self.eye3).reshape(n, -1)
         pose_rows = slice(k + 9 * (a - 1), k + 9 * (b - 1))
         if coeffs is None and feature is None:
             return self.v_template_t.view(1, 3, -1)
