@@ -130,8 +130,9 @@ class VPoser(nn.Module):
 
     @property
     def _ref(self) -> Tensor:
-        """A parameter, for the model's device and dtype."""
-        return self._decoder.fc1.weight
+        """A parameter, for the model's device and dtype (a subclass may lack ``_decoder``)."""
+        decoder = self.__dict__.get("_decoder")
+        return decoder.fc1.weight if decoder is not None else next(self.parameters())
 
     def encode(self, poses: Tensor) -> Normal:
         """The approximate posterior of body poses.
@@ -276,7 +277,7 @@ class VPoser(nn.Module):
         if z.dtype != ref.dtype or z.device != ref.device:
             z = z.to(ref)
         # one reduction instead of isfinite + all: NaN and Inf both make the sum non-finite
-        if not math.isfinite(float(z.sum())):
+        if not math.isfinite(float((z.detach() if z.requires_grad else z).sum())):
             raise InputError("latent codes contain NaN or Inf")
         return z
 
