@@ -25,6 +25,9 @@ def as_rows(name: str, value: Any, dtype: torch.dtype, device: torch.device) -> 
     """
     if value is None:
         return None
+    if isinstance(value, Tensor) and value.dtype == dtype and value.device == device \
+            and value.dim() == 2:
+        return value  # the common case, in a few attribute reads
     if not isinstance(value, Tensor):
         try:
             value = torch.as_tensor(np.asarray(value, dtype=np.float64))

@@ -230,8 +230,8 @@ class BodyModel(nn.Module):
         given = {"pose_body": pose_body, "root_orient": root_orient, "betas": betas,
                  "trans": trans, "pose_hand": pose_hand, "pose_jaw": pose_jaw,
                  "pose_eye": pose_eye, "expression": expression, "dmpls": dmpls}
-        rows = {k: as_rows(k, v, self.dtype, self.device) for k, v in given.items()
-                if v is not None}
+        dtype, device = self.dtype, self.device
+        rows = {k: as_rows(k, v, dtype, device) for k, v in given.items() if v is not None}
         n = common_batch(rows)
         full = self._full_pose(rows, n)
         coeffs = self._shape_coeffs(rows, n)
