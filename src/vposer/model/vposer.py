@@ -236,8 +236,6 @@ class VPoser(nn.Module):
             self.train(True)
 
     def _decode_chunks(self, z: Tensor, chunk_size: int) -> DecodedPoses:
-        if chunk_size < 1:
-            raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
         if z.device.type == "cpu":
             chunk_size = min(chunk_size, CPU_BLOCK)
         if z.shape[0] <= chunk_size:
