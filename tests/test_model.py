@@ -144,3 +144,16 @@ def test_interpolation_lerp_and_slerp():
     assert batched.shape == (4, 2, 32)
     with pytest.raises(InputError):
         interpolate(z1, z2, 5, method="cubic")
+
+
+def test_copies_decode_with_their_own_layers(v2_dir):
+    """The decoder's layer references follow deepcopy and dtype/device moves."""
+    import copy
+
+    model = vposer.load_model(v2_dir)
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        twin.decoder_net[5].bias.add_(1.0)
+    z = model.sample_latent(4, seed=0)
+    assert not torch.allclose(model.decode(z).matrices, twin.decode(z).matrices)
+    assert twin.double().decode(z).matrices.dtype == torch.float64
