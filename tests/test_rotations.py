@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from vposer import rotations as R
-from vposer.model.fast_rotations import matrix_to_axis_angle_fused, sixd_to_matrix_and_axis_angle
+from vposer.model.fast_rotations import (
+    SMALL_BATCH, matrix_to_axis_angle_fused, sixd_to_matrix_and_axis_angle,
+)
 
 from conftest import aa_close, need_shared
 
@@ -116,7 +118,7 @@ def test_geodesic_gradient_is_finite_for_equal_rotations():
     assert torch.isfinite(r.grad).all()
 
 
-@pytest.mark.parametrize("batch", [1, 16, 17, 100])  # both paths: few operators and planes
+@pytest.mark.parametrize("batch", [1, SMALL_BATCH, SMALL_BATCH + 1, 100])  # both paths: few operators and planes
 def test_fused_decoder_conversion_near_zero_and_pi(batch):
     pool = hard_axis_angles(2100, seed=batch)  # zero, tiny, moderate, near pi, in that order
     aa = pool[torch.linspace(0, len(pool) - 1, batch * 21).long()]
@@ -133,7 +135,7 @@ def test_fused_decoder_conversion_near_zero_and_pi(batch):
     assert aa_close(back, aa) < 2e-5
 
 
-@pytest.mark.parametrize("n", [3, 40])  # both paths: few operators and structure of arrays
+@pytest.mark.parametrize("n", [3, SMALL_BATCH + 8])  # both paths: few operators and structure of arrays
 def test_fused_decoder_conversion_gradients(n):
     d6 = torch.randn(n, 21 * 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: sixd_to_matrix_and_axis_angle(x), (d6,), atol=1e-6)

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 #: Largest batch (samples) converted with the few-operator path; above, structure of arrays.
-SMALL_BATCH = 16
+SMALL_BATCH = 32
 
 # cand[4 i + k] = 4 q_i q_k for pivot i (x, y, z, w) and component k; linear in R's entries
 # (row-major m00..m22) plus a constant 1 on the pivot's own square.
