@@ -39,14 +39,14 @@ def as_rows(name: str, value: Any, dtype: torch.dtype, device: torch.device) -> 
     return value.reshape(1, -1) if value.dim() <= 1 else value.reshape(value.shape[0], -1)
 
 
-def check_finite(rows: dict[str, Tensor], combined: Sequence[Tensor | None] = ()) -> None:
-    """Raise :class:`InputError` naming the first parameter that holds NaN or Inf.
+def check_finite(rows: dict[str, Tensor], combined: Sequence[Tensor | None]) -> None:
+    """Raise :class:`InputError` naming the first parameter of ``rows`` that holds NaN or Inf.
 
-    One cheap check on the common path (a sum: NaN and Inf propagate through it, and so does
-    overflow, itself invalid input), over ``combined`` when given (tensors built from all of
-    ``rows``, fewer to sum) or else over ``rows``; the culprit is looked for only on failure.
+    One cheap check on the common path: a sum over ``combined``, the tensors the forward pass
+    built from all of ``rows`` (NaN and Inf propagate through it, and so does overflow, itself
+    invalid input); the culprit is looked for in ``rows`` only on failure.
     """
-    parts = [t for t in (combined or rows.values()) if t is not None]
+    parts = [t for t in combined if t is not None]
     if not parts:
         return
     total = parts[0].sum()
