@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from vposer.body import BodyModel, BodyOutput, load_body
+from vposer.body.kinds import KINDS
 from vposer.body.synthetic import random_body_arrays, smplx_loader_extras
 from vposer.errors import InputError
 
@@ -335,7 +336,7 @@ def test_chunked_skinning_values_and_gradients():
     from vposer.body import lbs
 
     g = torch.Generator().manual_seed(3)
-    a = torch.randn(5, 12, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    a = torch.randn(5, 7, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)
     w = torch.rand(7, 40, generator=g, dtype=torch.float64)
     v = torch.randn(5, 3, 40, generator=g, dtype=torch.float64, requires_grad=True)
     tr = torch.randn(5, 3, generator=g, dtype=torch.float64, requires_grad=True)
@@ -348,8 +349,7 @@ def test_chunked_skinning_values_and_gradients():
     with torch.no_grad():
         assert torch.allclose(lbs.skin(a, w, v[:1], None, chunk=2), lbs.skin(a, w, v[:1], None))
     # against a direct per-vertex formula
-    m = a.detach().transpose(1, 2).reshape(5, 7, 3, 4)
-    blended = torch.einsum("jv,njik->nvik", w, m)
+    blended = torch.einsum("jv,njik->nvik", w, a.detach())
     vh = torch.cat([v.detach().transpose(1, 2), torch.ones(5, 40, 1, dtype=torch.float64)], -1)
     direct = torch.einsum("nvik,nvk->nvi", blended, vh) + tr.detach()[:, None]
     assert torch.allclose(whole.detach(), direct)
@@ -374,3 +374,54 @@ def test_gradients_of_both_skinning_paths_match_finite_differences():
         plus = body(pose_body=pose + eps * direction).vertices.sum()
         minus = body(pose_body=pose - eps * direction).vertices.sum()
     assert torch.allclose((x.grad * direction).sum(), (plus - minus) / (2 * eps), rtol=1e-5)
+
+
+@pytest.mark.parametrize("parents", [
+    KINDS["smplx"].parents,  # 11 levels: 4 pointer-jumping steps
+    (-1,) + tuple(range(16)),  # a chain of 17 joints: 5 steps
+    (-1, 0, 0, 1, 1, 2, 2),  # a binary tree
+])
+def test_chain_by_doubling_equals_chain_by_level(parents):
+    from vposer.body import lbs
+    from vposer.rotations import axis_angle_to_matrix
+
+    levels = lbs.tree_levels(parents)
+    index = lbs.chain_index(levels)
+    assert (1 << len(index.ancestors)) >= len(levels.sizes) > (1 << (len(index.ancestors) - 1)) \
+        or len(levels.sizes) == 1
+    g = torch.Generator().manual_seed(5)
+    j = len(parents)
+    rot = axis_angle_to_matrix(torch.randn(4, j, 3, generator=g, dtype=torch.float64))
+    rest = torch.randn(4, j, 3, generator=g, dtype=torch.float64)
+    local = lbs.local_transforms(rot, rest)
+    positions = [p if isinstance(p, slice) else index.parent_pos[p[0]:p[1]]
+                 for p in index.parent_slices]
+    by_level = lbs.chain_by_level(local, levels.sizes, positions)
+    assert torch.allclose(lbs.chain_by_doubling(local, index.ancestors), by_level, atol=1e-12)
+    # against the definition: the product of local transforms along the path from the root
+    for pos in range(j):
+        chain, p = torch.eye(4, dtype=torch.float64).expand(4, 4, 4), pos
+        while p >= 0:
+            chain = local[:, p] @ chain
+            p = levels.parents[p]
+        assert torch.allclose(by_level[:, pos], chain, atol=1e-12)
+    # a skinning transform leaves its own joint where the world transform puts it
+    world = by_level[..., :3, 3] + (by_level[..., :3, :3] @ rest.unsqueeze(-1)).squeeze(-1)
+    assert torch.allclose(lbs.posed_joints(by_level, rest), world)
+
+
+def test_both_chain_paths_match_smplx(files):
+    # up to DOUBLING_MAX_BATCH bodies are composed by pointer jumping, more level by level
+    from vposer.body.lbs import DOUBLING_MAX_BATCH
+
+    body = load_body(files["smplx"], dtype=torch.float64)
+    for n in (DOUBLING_MAX_BATCH, DOUBLING_MAX_BATCH + 1):
+        ref = smplx.SMPLX(str(files["smplx"]), ext="npz", use_pca=False, flat_hand_mean=True,
+                          num_betas=10, num_expression_coeffs=10, dtype=torch.float64,
+                          batch_size=n)
+        p = {k: v.repeat(3, 1)[:n] for k, v in random_params(body, 9, torch.float64).items()}
+        p["pose_body"] = p["pose_body"] * torch.linspace(0.5, 1.5, n, dtype=torch.float64)[:, None]
+        with torch.no_grad():
+            ours, theirs = body(**p), ref(**oracle_kwargs("smplx", p))
+        assert (ours.vertices - theirs.vertices).abs().max() < 1e-6  # smplx keeps some float32
+        assert (ours.joints - theirs.joints[:, :55]).abs().max() < 1e-6

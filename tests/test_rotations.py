@@ -47,7 +47,7 @@ def test_reference_conversions_agree():
     assert aa_close(back, ref["aa_from_matrot"]) < 1e-5
 
 
-@pytest.mark.parametrize("grad", [False, True])  # the sinc form, and the differentiable form
+@pytest.mark.parametrize("grad", [False, True])  # the quaternion form, and the differentiable form
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 2e-6), (torch.float64, 1e-12)])
 def test_axis_angle_to_matrix_is_exact(dtype, tol, grad):
     aa = hard_axis_angles()

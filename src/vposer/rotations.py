@@ -10,8 +10,8 @@ Conventions (as in SMPL and VPoser):
   of the rotation.
 
 Every function works for any leading batch shape, dtype and device, and is differentiable.
-Small angles use Taylor series or ``sinc`` (when no gradient is needed) and the matrix-to-rotation path goes through a quaternion chosen
-by the largest diagonal term, so float32 keeps about 1e-6 accuracy across ``[0, pi]``.
+Small angles use Taylor series or ``sinc`` (when no gradient is needed), and the matrix-to-rotation
+path goes through a quaternion chosen by the largest diagonal term, so float32 keeps about 1e-6 accuracy across ``[0, pi]``.
 """
 from __future__ import annotations
 
@@ -47,31 +47,38 @@ def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
     """
     if torch.is_grad_enabled() and axis_angle.requires_grad:
         return _rodrigues_differentiable(axis_angle)
-    return _rodrigues_sinc(axis_angle)
+    return _rodrigues_quaternion(axis_angle)
 
 
 @functools.lru_cache(maxsize=None)
-def _rodrigues_constants(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
-    """``(skew (3, 9), eye (3, 3))``: ``v @ skew`` is the row-major cross-product matrix of ``v``."""
-    skew = torch.zeros(3, 9, dtype=dtype, device=device)
-    for axis, (pos, neg) in enumerate(((7, 5), (2, 6), (3, 1))):
-        skew[axis, pos], skew[axis, neg] = 1.0, -1.0
-    return skew, torch.eye(3, dtype=dtype, device=device)
+def _quaternion_products_to_matrix(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(16, 9)``: the row-major rotation matrix of a unit quaternion ``q = (w, x, y, z)`` is
+    ``outer(q, q).flatten() @ this`` (each entry a fixed combination of the products)."""
+    entries = {  # entry of R: (i, j, coefficient) for products q_i q_j, with w=0 x=1 y=2 z=3
+        0: ((0, 0, 1), (1, 1, 1), (2, 2, -1), (3, 3, -1)),
+        1: ((1, 2, 2), (0, 3, -2)), 2: ((1, 3, 2), (0, 2, 2)),
+        3: ((1, 2, 2), (0, 3, 2)), 4: ((0, 0, 1), (1, 1, -1), (2, 2, 1), (3, 3, -1)),
+        5: ((2, 3, 2), (0, 1, -2)), 6: ((1, 3, 2), (0, 2, -2)), 7: ((2, 3, 2), (0, 1, 2)),
+        8: ((0, 0, 1), (1, 1, -1), (2, 2, -1), (3, 3, 1)),
+    }
+    table = torch.zeros(16, 9, dtype=torch.float64)
+    for entry, terms in entries.items():
+        for i, j, c in terms:
+            table[4 * i + j, entry] = c
+    return table.to(dtype=dtype, device=device)
 
 
-def _rodrigues_sinc(axis_angle: Tensor) -> Tensor:
-    """``R = cos t I + (sin t / t) [v]x + ((1 - cos t) / t^2) v v^T`` with both ratios from
-    ``torch.sinc``, exact at and near 0 without branches: about 15 operator calls, for the
-    forward passes of body models at small batches. Its gradient is not finite at ``v = 0``."""
-    skew, eye = _rodrigues_constants(axis_angle.dtype, axis_angle.device)
-    theta2 = (axis_angle * axis_angle).sum(-1, keepdim=True)
-    half_turns = theta2.sqrt().mul_(0.5 / math.pi)  # (t / 2) / pi
-    b = torch.sinc(half_turns).square_().mul_(0.5)  # (1 - cos t) / t^2 = sinc^2(t / 2) / 2
-    a = torch.sinc(half_turns.mul_(2))  # sin t / t
-    cos = torch.addcmul(torch.ones_like(b), b, theta2, value=-1)  # 1 - b t^2
-    cross = (axis_angle @ skew).view(axis_angle.shape + (3,))
-    out = torch.addcmul(cos.unsqueeze(-1) * eye, a.unsqueeze(-1), cross)
-    return out.addcmul_(b.unsqueeze(-1), axis_angle.unsqueeze(-1) * axis_angle.unsqueeze(-2))
+def _rodrigues_quaternion(axis_angle: Tensor) -> Tensor:
+    """Through the unit quaternion ``(cos(t / 2), sin(t / 2) v / t)``, whose ``sin(t/2) / t``
+    comes from ``torch.sinc`` (exact at and near 0, no branches), and one product with the
+    table of :func:`_quaternion_products_to_matrix`: about 12 operator calls, for the forward
+    passes of body models at small batches. Its gradient is not finite at ``v = 0``."""
+    table = _quaternion_products_to_matrix(axis_angle.dtype, axis_angle.device)
+    angle = (axis_angle * axis_angle).sum(-1, keepdim=True).sqrt()
+    half_sinc = torch.sinc(angle * (0.5 / math.pi)).mul_(0.5)  # sin(t / 2) / t
+    q = torch.cat([torch.cos(angle * 0.5), axis_angle * half_sinc], dim=-1)
+    products = (q.unsqueeze(-1) * q.unsqueeze(-2)).flatten(-2)
+    return (products @ table).unflatten(-1, (3, 3))
 
 
 def _rodrigues_differentiable(axis_angle: Tensor) -> Tensor:

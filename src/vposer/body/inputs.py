@@ -1,7 +1,6 @@
 """Checking and batching the parameters given to a body model's forward pass."""
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -10,7 +9,7 @@ from torch import Tensor
 
 from ..errors import InputError
 
-__all__ = ["as_rows", "check_finite", "common_batch", "fit_width"]
+__all__ = ["as_rows", "common_batch", "fit_width", "raise_non_finite"]
 
 
 def as_rows(name: str, value: Any, dtype: torch.dtype, device: torch.device) -> Tensor | None:
@@ -39,24 +38,13 @@ def as_rows(name: str, value: Any, dtype: torch.dtype, device: torch.device) -> 
     return value.reshape(1, -1) if value.dim() <= 1 else value.reshape(value.shape[0], -1)
 
 
-def check_finite(rows: dict[str, Tensor], combined: Sequence[Tensor | None]) -> None:
-    """Raise :class:`InputError` naming the first parameter of ``rows`` that holds NaN or Inf.
-
-    One cheap check on the common path: a sum over ``combined``, the tensors the forward pass
-    built from all of ``rows`` (NaN and Inf propagate through it, and so does overflow, itself
-    invalid input); the culprit is looked for in ``rows`` only on failure.
-    """
-    parts = [t for t in combined if t is not None]
-    if not parts:
-        return
-    total = parts[0].sum()
-    for t in parts[1:]:
-        total = total + t.sum()
-    if bool(torch.isfinite(total)):
-        return
+def raise_non_finite(rows: dict[str, Tensor]) -> None:
+    """Raise :class:`InputError` naming the first parameter of ``rows`` that holds NaN or Inf
+    (called once a cheap check over all of them has failed)."""
     for name, r in rows.items():
         if not bool(torch.isfinite(r).all()):
             raise InputError(f"{name} contains NaN or Inf values")
+    raise InputError("the parameters contain NaN or Inf values")
 
 
 def common_batch(params: dict[str, Tensor | None]) -> int:

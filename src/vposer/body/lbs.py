@@ -1,4 +1,4 @@
-"""Linear blend skinning, level by level along the kinematic tree.
+"""Linear blend skinning: joint transforms composed along the kinematic tree, then blended.
 
 Conventions used by these functions (the :class:`~vposer.body.BodyModel` prepares its buffers
 in them once, so that the forward pass does no reshuffling):
@@ -6,21 +6,29 @@ in them once, so that the forward pass does no reshuffling):
 - joints are in *level order*: sorted by depth in the tree (root first), so that the parents of
   the joints of one level are all in the level before; ``order`` maps level positions to joint
   indices and ``inverse`` back;
-- rigid transforms are ``(N, J, 3, 4)``: rotation in ``[..., :3]``, translation in ``[..., 3]``;
+- rigid transforms are homogeneous ``(N, J, 4, 4)`` (or their top ``(N, J, 3, 4)``): rotation in
+  ``[..., :3, :3]``, translation in ``[..., :3, 3]``; the *skinning transform* of a joint moves
+  rest-pose vertices to the posed mesh (its world transform after undoing its rest position);
 - vertices of the rest and blend-shaped meshes are *coordinate-major*, ``(N, 3, V)``, so that
   skinning works on long contiguous rows; the output is the usual ``(N, V, 3)``.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 __all__ = [
-    "TreeLevels", "kinematic_chain", "parent_index", "skin", "skinning_transforms", "tree_levels",
+    "ChainIndex", "TreeLevels", "ancestor_tables", "chain_by_doubling", "chain_by_level",
+    "chain_index", "local_transforms", "parent_index", "posed_joints", "skin", "skinning_transforms", "tree_levels",
 ]
+
+#: batch sizes up to which :func:`skinning_transforms` composes by pointer jumping
+DOUBLING_MAX_BATCH = 8
 
 # skinning works on batch chunks whose (chunk, 12, V) blended transforms fit in this many bytes:
 # large enough that a batch takes few chunks (each chunk is a handful of parallel regions, which
@@ -88,50 +96,145 @@ def parent_index(levels: TreeLevels) -> list:
     return out
 
 
-def kinematic_chain(rot: Tensor, rel: Tensor, sizes: Sequence[int],
-                    parent_pos: Sequence[Tensor | slice]) -> Tensor:
-    """World transforms of every joint, one batched matmul per tree level.
+def ancestor_tables(levels: TreeLevels) -> list[list[int]]:
+    """Pointer-jumping tables for :func:`chain_by_doubling`.
+
+    Table ``s`` maps each level position to its ancestor ``2 ** s`` steps up, with ``J`` (an
+    identity appended after the joints) above the root; ``ceil(log2(depth))`` tables in all.
+    """
+    num_j = len(levels.parents)
+    up = [p if p >= 0 else num_j for p in levels.parents] + [num_j]
+    tables = []
+    while len(tables) == 0 or (1 << len(tables)) < len(levels.sizes):
+        tables.append(up)
+        up = [up[a] for a in up]
+    return tables
+
+
+def local_transforms(rot: Tensor, rest: Tensor) -> Tensor:
+    """Each joint's rotation about its own rest position, as a homogeneous matrix.
+
+    Composing these from the root down gives the skinning transforms directly: with ``W_j`` the
+    world transform of joint ``j`` and ``A_j = W_j T(-r_j)`` the transform that moves rest-pose
+    vertices, ``A_j = A_parent L_j`` where ``L_j = [R_j | r_j - R_j r_j]``.
 
     Args:
-        rot: ``(N, J, 3, 3)`` local joint rotations, level order.
-        rel: ``(N, J, 3)`` or ``(1, J, 3)`` rest offset of each joint from its parent (the root's
-            rest position for the root), level order.
+        rot: ``(N, J, 3, 3)`` local joint rotations.
+        rest: ``(N, J, 3)`` or ``(1, J, 3)`` rest joint positions, same joint order.
+
+    Returns:
+        ``(N, J, 4, 4)``.
+    """
+    n, j = rot.shape[:2]
+    r = rest.unsqueeze(-1)
+    top = torch.cat([rot, r - torch.matmul(rot, r)], dim=-1)  # (N, J, 3, 4)
+    bottom = _homogeneous(rot.dtype, rot.device)[0].expand(n, j, 1, 4)
+    return torch.cat([top, bottom], dim=-2)
+
+
+def chain_by_level(local: Tensor, sizes: Sequence[int],
+                   parent_pos: Sequence[Tensor | slice]) -> Tensor:
+    """Compose local transforms from the root down, one batched matmul per tree level.
+
+    Args:
+        local: ``(N, J, 4, 4)`` local transforms, level order.
         sizes: joints per level.
         parent_pos: per level after the first, the positions of the parents within the
             previous level: a ``(k,)`` long tensor, or a ``slice`` when they are consecutive.
 
     Returns:
-        ``(N, J, 3, 4)`` world rotation and position of each joint, level order.
+        ``(N, J, 4, 4)`` products ``L_root ... L_parent L_j``, level order.
     """
-    n, j = rot.shape[:2]
-    local = torch.cat([rot, rel.expand(n, j, 3).unsqueeze(-1)], dim=-1)  # (N, J, 3, 4)
-    bottom = torch.zeros(4, dtype=rot.dtype, device=rot.device)
-    bottom[3] = 1.0
-    local4 = torch.cat([local, bottom.expand(n, j, 1, 4)], dim=-2)  # (N, J, 4, 4)
     blocks = [local[:, : sizes[0]]]
     start = sizes[0]
     for size, pos in zip(sizes[1:], parent_pos):
         prev = blocks[-1]
         parent = prev[:, pos] if isinstance(pos, slice) else prev.index_select(1, pos)
-        blocks.append(torch.matmul(parent, local4[:, start:start + size]))
+        blocks.append(torch.matmul(parent, local[:, start:start + size]))
         start += size
     return torch.cat(blocks, dim=1)
 
 
-def skinning_transforms(world: Tensor, rest_joints: Tensor) -> Tensor:
-    """Transforms that move rest-pose vertices: world transform after undoing the rest position.
+def chain_by_doubling(local: Tensor, ancestors: Sequence[Tensor]) -> Tensor:
+    """Same products as :func:`chain_by_level` by pointer jumping: ``log2(depth)`` steps over
+    all joints at once (4 for SMPL-X instead of 10), each doing ``J`` matmuls per body instead
+    of one level's; fewer operator calls, so faster for a few bodies, slower for many.
 
     Args:
-        world: ``(N, J, 3, 4)`` world transforms.
-        rest_joints: ``(N, J, 3)`` or ``(1, J, 3)`` rest joint positions.
+        local: ``(N, J, 4, 4)`` local transforms, level order.
+        ancestors: the tables of :func:`ancestor_tables` as ``(J + 1,)`` long tensors.
+    """
+    n, j = local.shape[:2]
+    eye = _homogeneous(local.dtype, local.device)[1].expand(n, 1, 4, 4)
+    out = torch.cat([local, eye], dim=1)
+    for up in ancestors:
+        out = torch.matmul(out.index_select(1, up), out)
+    return out[:, :j]
+
+
+class ChainIndex(NamedTuple):
+    """A tree's indices on one device, as :func:`skinning_transforms` takes them.
+
+    Attributes:
+        sizes: joints per level.
+        parent_slices: per level after the first, what :func:`parent_index` gives.
+        parent_pos: ``(J - 1,)`` long, the concatenated ``TreeLevels.parent_pos``.
+        ancestors: ``(S, J + 1)`` long, the tables of :func:`ancestor_tables`.
+    """
+
+    sizes: tuple[int, ...]
+    parent_slices: list
+    parent_pos: Tensor
+    ancestors: Tensor
+
+
+def chain_index(levels: TreeLevels, device: torch.device | str | None = None) -> ChainIndex:
+    """The :class:`ChainIndex` of a tree."""
+    flat = [p for pos in levels.parent_pos for p in pos]
+    return ChainIndex(levels.sizes, parent_index(levels),
+                      torch.as_tensor(flat, dtype=torch.long, device=device),
+                      torch.as_tensor(ancestor_tables(levels), dtype=torch.long, device=device))
+
+
+def skinning_transforms(rot: Tensor, rest: Tensor, index: ChainIndex) -> Tensor:
+    """Skinning transforms of every joint.
+
+    Args:
+        rot: ``(N, J, 3, 3)`` local joint rotations, level order.
+        rest: ``(N, J, 3)`` or ``(1, J, 3)`` rest joint positions, level order.
+        index: the tree; up to :data:`DOUBLING_MAX_BATCH` bodies are composed by
+            :func:`chain_by_doubling`, more by :func:`chain_by_level`.
 
     Returns:
-        ``(N, 12, J)``: row ``4 i + k`` holds entry ``(i, k)`` of each joint's 3 x 4 transform.
+        ``(N, J, 4, 4)``, level order.
     """
-    rotation = world[..., :3]
-    shift = world[..., 3] - (rotation * rest_joints.unsqueeze(-2)).sum(-1)
-    a = torch.cat([rotation, shift.unsqueeze(-1)], dim=-1)  # (N, J, 3, 4)
-    return a.flatten(2).transpose(1, 2).contiguous()
+    local = local_transforms(rot, rest)
+    if rot.shape[0] <= DOUBLING_MAX_BATCH:
+        return chain_by_doubling(local, index.ancestors)
+    positions = [p if isinstance(p, slice) else index.parent_pos[p[0]:p[1]]
+                 for p in index.parent_slices]
+    return chain_by_level(local, index.sizes, positions)
+
+
+def posed_joints(transforms: Tensor, rest: Tensor) -> Tensor:
+    """Joint positions after posing: each skinning transform applied to its rest joint.
+
+    Args:
+        transforms: ``(N, J, 3 or 4, 4)`` skinning transforms.
+        rest: ``(N, J, 3)`` or ``(1, J, 3)`` rest joint positions.
+
+    Returns:
+        ``(N, J, 3)``.
+    """
+    rotation, shift = transforms[..., :3, :3], transforms[..., :3, 3]
+    return torch.matmul(rotation, rest.unsqueeze(-1)).squeeze(-1) + shift
+
+
+@functools.lru_cache(maxsize=None)
+def _homogeneous(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+    """``(1, 1, 1, 4)`` bottom row ``[0, 0, 0, 1]`` and ``(1, 1, 4, 4)`` identity."""
+    eye = torch.eye(4, dtype=dtype, device=device).view(1, 1, 4, 4)
+    return eye[:, :, 3:], eye
 
 
 def _skin_chunk(a: Tensor, weights_t: Tensor, verts_t: Tensor, trans: Tensor | None) -> Tensor:
@@ -143,12 +246,13 @@ def _skin_chunk(a: Tensor, weights_t: Tensor, verts_t: Tensor, trans: Tensor | N
     return out.addcmul_(t[:, :, 2], verts_t[:, 2:3])
 
 
-def skin(a: Tensor, weights_t: Tensor, verts_t: Tensor, trans: Tensor | None = None,
+def skin(transforms: Tensor, weights_t: Tensor, verts_t: Tensor, trans: Tensor | None = None,
          chunk: int | None = None) -> Tensor:
     """Linear blend skinning.
 
     Args:
-        a: ``(N, 12, J)`` skinning transforms (see :func:`skinning_transforms`).
+        transforms: ``(N, J, 3, 4)`` skinning transforms (rest pose to posed), or ``(N, J, 4,
+            4)`` whose last rows are ignored.
         weights_t: ``(J, V)`` skinning weights, transposed.
         verts_t: ``(N, 3, V)`` or ``(1, 3, V)`` posed rest vertices, coordinate-major.
         trans: ``(N, 3)`` translation added to every vertex, or None.
@@ -158,19 +262,17 @@ def skin(a: Tensor, weights_t: Tensor, verts_t: Tensor, trans: Tensor | None = N
     Returns:
         ``(N, V, 3)`` skinned vertices, contiguous.
     """
-    n, _, num_v = a.shape[0], a.shape[1], weights_t.shape[1]
+    n, num_j, num_v = transforms.shape[0], transforms.shape[1], weights_t.shape[1]
+    transforms = transforms[:, :, :3]
     if torch.is_grad_enabled() and any(
-            x is not None and x.requires_grad for x in (a, weights_t, verts_t, trans)):
-        return _skin_differentiable(a, weights_t, verts_t, trans)
+            x is not None and x.requires_grad for x in (transforms, weights_t, verts_t, trans)):
+        return _skin_differentiable(transforms, weights_t, verts_t, trans)
+    a = transforms.reshape(n, num_j, 12).transpose(1, 2)  # (N, 12, J)
     if chunk is None:
         chunk = n if a.device.type != "cpu" else max(1, _CHUNK_BYTES // (48 * num_v))
     if n <= chunk:
         return _skin_chunk(a, weights_t, verts_t.expand(n, 3, num_v), trans).transpose(1, 2) \
             .contiguous()
-    track = torch.is_grad_enabled() and any(
-        x is not None and x.requires_grad for x in (a, weights_t, verts_t, trans))
-    if track:
-        return _skin_differentiable(a, weights_t, verts_t, trans)
     out = a.new_empty((n, num_v, 3))
     for s in range(0, n, chunk):
         e = min(n, s + chunk)
@@ -179,7 +281,7 @@ def skin(a: Tensor, weights_t: Tensor, verts_t: Tensor, trans: Tensor | None = N
     return out
 
 
-def _skin_differentiable(a: Tensor, weights_t: Tensor, verts_t: Tensor,
+def _skin_differentiable(transforms: Tensor, weights_t: Tensor, verts_t: Tensor,
                          trans: Tensor | None) -> Tensor:
     """Skinning as few large matrix products, whose backward passes are cheap (the inference
     path's in-place, chunked form is fast forward but slow to differentiate).
@@ -187,16 +289,16 @@ def _skin_differentiable(a: Tensor, weights_t: Tensor, verts_t: Tensor,
     With one rest shape for the whole batch (no shape or pose blend shapes), every vertex is a
     fixed combination of the joints' 3x4 transforms: ``(V, 4 J) @ (4 J, 3 N)``.
     """
-    n, num_j, num_v = a.shape[0], weights_t.shape[0], weights_t.shape[1]
-    transforms = a.view(n, 3, 4, num_j)
+    n, num_j, num_v = transforms.shape[0], weights_t.shape[0], weights_t.shape[1]
     if verts_t.shape[0] == 1:
         homogeneous = torch.cat([verts_t[0], verts_t.new_ones(1, num_v)], dim=0)  # (4, V)
         mix = (weights_t.t().unsqueeze(2) * homogeneous.t().unsqueeze(1)).reshape(num_v, num_j * 4)
         # one large GEMM (V, 4J) @ (4J, 3N): far faster than N thin batched products
-        stacked = transforms.permute(3, 2, 0, 1).reshape(num_j * 4, n * 3)
+        stacked = transforms.permute(1, 3, 0, 2).reshape(num_j * 4, n * 3)
         out = torch.matmul(mix, stacked).view(num_v, n, 3).transpose(0, 1)
     else:
-        blended = torch.matmul(weights_t.t(), a.transpose(1, 2)).view(n, num_v, 3, 4)
+        blended = torch.matmul(weights_t.t(), transforms.reshape(n, num_j, 12))
+        blended = blended.view(n, num_v, 3, 4)
         verts = verts_t.transpose(1, 2)
         out = (blended[..., :3] * verts.unsqueeze(-2)).sum(-1) + blended[..., 3]
     return out if trans is None else out + trans.unsqueeze(1)

@@ -1,6 +1,7 @@
 """The body model: blend shapes, kinematic chain and skinning as one batched forward pass."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from ..errors import BodyModelError, InputError
 from ..rotations import axis_angle_to_matrix
 from . import lbs
 from .files import BodyModelData, open_body_file, read_body_file, read_dmpl, shape_layout
-from .inputs import as_rows, check_finite, common_batch, fit_width
+from .inputs import as_rows, common_batch, fit_width, raise_non_finite
 from .kinds import POSE_PARTS
 
 __all__ = ["BodyModel", "BodyOutput", "load_body"]
@@ -85,16 +86,6 @@ class BodyModel(nn.Module):
         pose_rows = data.posedirs if self.use_posedirs else np.zeros((data.num_vertices, 3, 0))
         dirs = np.concatenate([shapes, pose_rows], axis=2).transpose(2, 1, 0)  # (K+P, 3, V)
 
-        # rest joints and their offsets from their parents, both linear in the shape coefficients
-        rel = np.eye(data.num_joints)
-        for pos, parent in enumerate(levels.parents):
-            if parent >= 0:
-                rel[pos, parent] = -1.0
-        j_template = j_template[order]
-        j_dirs = j_dirs[:, order]
-        joint_template = np.stack([j_template, rel @ j_template])  # (2, J, 3)
-        joint_dirs = np.stack([j_dirs, np.einsum("ij,kjd->kid", rel, j_dirs)], axis=1)
-
         def buf(name: str, value: np.ndarray, floating: bool = True) -> None:
             t = torch.as_tensor(np.ascontiguousarray(value))
             t = t.to(dtype) if floating else t.long()
@@ -102,16 +93,20 @@ class BodyModel(nn.Module):
 
         buf("v_template_t", data.v_template.T.reshape(-1))
         buf("blend_dirs", dirs.reshape(dirs.shape[0], 3 * data.num_vertices))
-        buf("joint_template", joint_template.reshape(-1))
-        buf("joint_dirs", joint_dirs.reshape(joint_dirs.shape[0], 6 * data.num_joints))
+        # rest joints, level order, linear in the shape coefficients
+        buf("joint_template", j_template[order].reshape(-1))
+        buf("joint_dirs", j_dirs[:, order].reshape(j_dirs.shape[0], 3 * data.num_joints))
         buf("weights_t", data.weights[:, order].T)
         buf("eye3", np.eye(3))
         buf("faces", data.faces, floating=False)
         buf("parents", data.parents, floating=False)
         buf("level_order", order, floating=False)
         buf("level_inverse", np.asarray(levels.inverse), floating=False)
-        buf("parent_pos", np.concatenate([np.asarray(p) for p in levels.parent_pos]),
+        buf("parent_pos", np.asarray([p for pos in levels.parent_pos for p in pos]),
             floating=False)
+        buf("ancestors", np.asarray(lbs.ancestor_tables(levels)), floating=False)
+        self._layout = self._input_layout()
+        buf("input_zeros", np.zeros((1, self._layout[-1][2])))
 
     def _shape_blocks(self, data: BodyModelData, num_betas: int | None,
                       num_expressions: int | None, dmpls: np.ndarray | None,
@@ -167,40 +162,40 @@ class BodyModel(nn.Module):
                 f"num_expressions={self.num_expressions}, use_posedirs={self.use_posedirs}")
 
     # -- forward ---------------------------------------------------------------------------
-    def _full_pose(self, rows: dict, n: int) -> Tensor:
-        """``(N, J * 3)`` full pose from the part rows; missing parts are zero."""
+    def _input_layout(self) -> list[tuple[str, int, int]]:
+        """``(name, start, stop)`` columns of each parameter in the assembled input row:
+        the full pose (pose parts in joint order), shape coefficients, translation."""
+        layout, start = [], 0
+        widths = [(part, self.pose_width(part)) for part in POSE_PARTS]
+        widths += [("betas", self.num_betas), ("expression", self.num_expressions),
+                   ("dmpls", self.num_dmpls), ("trans", 3)]
+        for name, width in widths:
+            layout.append((name, start, start + width))
+            start += width
+        return layout
+
+    def _assemble(self, rows: dict, n: int) -> Tensor:
+        """``(N, 3 J + K + 3)`` row of all parameters (see :meth:`_input_layout`); absent ones
+        are zero. Checks widths; broadcasts single rows."""
         body = rows.get("pose_body")
-        if self.model_type == "smpl" and body is not None and body.shape[1] == 69:
+        smpl = self.model_type == "smpl"
+        if smpl and body is not None and body.shape[1] == 69:
             if rows.get("pose_hand") is not None:
                 raise InputError("pose_body has 69 values (body and hands) and pose_hand is also "
                                  "given; give 63 body values with pose_hand, or 69 alone")
             rows = dict(rows, pose_body=body[:, :63], pose_hand=body[:, 63:])
-        parts = []
-        for part in POSE_PARTS:
-            width = self.pose_width(part)
-            expected = ""
-            if part == "pose_body":
-                expected = "63, as (N, 63) or (N, 21, 3)" + (" or 69" if width == 63
-                                                           and self.model_type == "smpl" else "")
-            value = fit_width(part, rows.get(part), width, n, expected=expected)
-            if width:
-                parts.append(value if value is not None else self.v_template_t.new_zeros(n, width))
-        return torch.cat(parts, dim=1)
-
-    def _shape_coeffs(self, rows: dict, n: int) -> Tensor | None:
-        """``(N, K)`` betas, expression and DMPL coefficients, or None when none was given."""
-        given = [rows.get(k) for k in ("betas", "expression", "dmpls")]
-        if all(g is None for g in given):
-            return None
         blocks = []
-        for name, width, value in zip(("betas", "expression", "dmpls"),
-                                      (self.num_betas, self.num_expressions, self.num_dmpls),
-                                      given):
-            value = fit_width(name, value, width, n, pad=True)
+        for name, start, stop in self._layout:
+            width = stop - start
+            expected = ""
+            if name == "pose_body":
+                expected = "63, as (N, 63) or (N, 21, 3)" + (" or 69" if smpl else "")
+            pad = name in ("betas", "expression", "dmpls")
+            value = fit_width(name, rows.get(name), width, n, pad=pad, expected=expected)
             if width:
                 blocks.append(value if value is not None
-                              else self.v_template_t.new_zeros(n, width))
-        return torch.cat(blocks, dim=1) if len(blocks) > 1 else blocks[0]
+                              else self.input_zeros[:, start:stop].expand(n, width))
+        return torch.cat(blocks, dim=1)
 
     def forward(self, pose_body: Any = None, root_orient: Any = None, betas: Any = None,
                 trans: Any = None, pose_hand: Any = None, pose_jaw: Any = None,
@@ -233,61 +228,64 @@ class BodyModel(nn.Module):
         dtype, device = self.dtype, self.device
         rows = {k: as_rows(k, v, dtype, device) for k, v in given.items() if v is not None}
         n = common_batch(rows)
-        full = self._full_pose(rows, n)
-        coeffs = self._shape_coeffs(rows, n)
-        trans_rows = fit_width("trans", rows.get("trans"), 3, n)
-        check_finite(rows, (full, coeffs, trans_rows))
+        x = self._assemble(rows, n)
         use_pose = self.use_posedirs if pose_correctives is None else bool(pose_correctives)
         if use_pose and not self.use_posedirs:
             raise InputError("pose correctives requested but this model was built without them")
-        verts, joints = self._pose(full.view(n, -1, 3), coeffs, trans_rows, use_pose)
-        return BodyOutput(verts, joints, self.faces, full.view(n, -1, 3))
+        moving = self._check(x, rows)
+        num_j, k = self.num_joints, self.num_shape_coeffs
+        full = x[:, :3 * num_j].view(n, num_j, 3)
+        shaped = k > 0 and any(name in rows for name in ("betas", "expression", "dmpls"))
+        coeffs = x[:, 3 * num_j:3 * num_j + k] if shaped else None
+        trans_rows = x[:, 3 * num_j + k:] if "trans" in rows else None
+        verts, joints = self._pose(full, coeffs, trans_rows, moving if use_pose else (1, 1))
+        return BodyOutput(verts, joints, self.faces, full)
+
+    def _check(self, x: Tensor, rows: dict) -> tuple[int, int]:
+        """Raise :class:`InputError` naming a parameter that holds NaN or Inf; return the range
+        ``[a, b)`` of non-root joints whose pose blend shapes can be non-zero.
+
+        One reduction over the assembled row serves both: its column maxima. A joint at exactly
+        zero rotation (hands and face at rest) has a zero pose feature, so its rows of
+        ``posedirs`` can be skipped, unless a gradient must flow through them.
+        """
+        num_j = self.num_joints
+        if x.shape[0] == 0:
+            return 1, num_j
+        stats = x.detach().abs().amax(0).tolist()
+        if not math.isfinite(sum(stats)):
+            raise_non_finite(rows)
+        if torch.is_grad_enabled() and x.requires_grad:
+            return 1, num_j
+        pose = stats[3:3 * num_j]
+        nonzero = [i for i, v in enumerate(pose) if v]
+        return (1 + nonzero[0] // 3, 2 + nonzero[-1] // 3) if nonzero else (1, 1)
 
     def _pose(self, full_pose: Tensor, coeffs: Tensor | None, trans: Tensor | None,
-              use_pose: bool) -> tuple[Tensor, Tensor]:
+              moving: tuple[int, int]) -> tuple[Tensor, Tensor]:
         """LBS core: ``(N, J, 3)`` pose, ``(N, K)`` shape coefficients -> vertices, joints."""
         n, num_j = full_pose.shape[:2]
         rot = axis_angle_to_matrix(full_pose)  # (N, J, 3, 3), joint order
-        shaped = coeffs is not None and self.num_shape_coeffs > 0
-        verts_t = self._blend(full_pose, rot, coeffs if shaped else None, use_pose)
-        if shaped:  # rest joints and parent offsets, (N, 2, J, 3), level order
-            joints_rest = torch.addmm(self.joint_template, coeffs, self.joint_dirs)
-            joints_rest = joints_rest.view(n, 2, num_j, 3)
+        verts_t = self._blend(rot, coeffs, *moving)
+        if coeffs is not None:  # rest joints, level order
+            rest = torch.addmm(self.joint_template, coeffs, self.joint_dirs).view(n, num_j, 3)
         else:
-            joints_rest = self.joint_template.view(1, 2, num_j, 3)
-        positions = [p if isinstance(p, slice) else self.parent_pos[p[0]:p[1]]
-                     for p in self._parent_index]
-        world = lbs.kinematic_chain(rot.index_select(1, self.level_order), joints_rest[:, 1],
-                                    self._sizes, positions)
-        a = lbs.skinning_transforms(world, joints_rest[:, 0])
-        verts = lbs.skin(a, self.weights_t, verts_t, trans)
-        joints = world[..., 3].index_select(1, self.level_inverse)
+            rest = self.joint_template.view(1, num_j, 3)
+        index = lbs.ChainIndex(self._sizes, self._parent_index, self.parent_pos, self.ancestors)
+        transforms = lbs.skinning_transforms(rot.index_select(1, self.level_order), rest, index)
+        verts = lbs.skin(transforms, self.weights_t, verts_t, trans)
+        joints = lbs.posed_joints(transforms, rest).index_select(1, self.level_inverse)
         if trans is not None:
             joints = joints + trans.unsqueeze(1)
         return verts, joints
 
-    def _active_joints(self, full_pose: Tensor) -> tuple[int, int]:
-        """Range ``[a, b)`` of non-root joints whose pose blend shapes can be non-zero.
-
-        A joint at exactly zero rotation has a zero pose feature, so its rows of ``posedirs``
-        can be skipped; done on the CPU when no gradient is needed (hands, face at rest).
-        """
-        num_j = full_pose.shape[1]
-        if full_pose.device.type != "cpu" or (torch.is_grad_enabled()
-                                              and full_pose.requires_grad):
-            return 1, num_j
-        flags = full_pose[:, 1:].abs().amax(dim=(0, 2)).tolist()
-        moving = [j for j, f in enumerate(flags) if f != 0.0]
-        return (1 + moving[0], 2 + moving[-1]) if moving else (1, 1)
-
-    def _blend(self, full_pose: Tensor, rot: Tensor, coeffs: Tensor | None,
-               use_pose: bool) -> Tensor:
+    def _blend(self, rot: Tensor, coeffs: Tensor | None, a: int, b: int) -> Tensor:
         """Rest mesh plus shape and pose blend shapes, coordinate-major ``(N or 1, 3, V)``.
 
-        ``blend_dirs`` rows: K shape components, then 9 per non-root joint in joint order.
+        Pose blend shapes of joints ``[a, b)`` only; ``blend_dirs`` rows: K shape components,
+        then 9 per non-root joint in joint order.
         """
         n, k = rot.shape[0], self.num_shape_coeffs
-        a, b = self._active_joints(full_pose) if use_pose else (1, 1)
         feature = None
         if b > a:
             feature = (rot[:, a:b] - self.eye3).reshape(n, -1)

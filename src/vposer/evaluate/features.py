@@ -20,7 +20,7 @@ __all__ = ["NUM_BODY_JOINTS", "JointPositions", "body_joint_names", "joint_quate
 class JointPositions:
     """Positions of the 22 body joints (pelvis first) of ``body`` posed with ``pose_body`` alone.
 
-    Only the kinematic chain is evaluated (no skinning), one batched matmul per tree level, so
+    Only the kinematic chain is evaluated (no skinning), in batched matmuls over the tree, so
     tens of thousands of poses take milliseconds. Equal to ``body(pose_body=p).joints[:, :22]``.
 
     Args:
@@ -35,16 +35,13 @@ class JointPositions:
             rest = body(pose_body=zero).joints[0, :NUM_BODY_JOINTS]  # (22, 3) zero shape
         levels = lbs.tree_levels(parents)
         order = torch.as_tensor(levels.order, device=body.device)
-        rel = rest.clone()
-        rel[1:] = rest[1:] - rest[torch.as_tensor(parents[1:], device=body.device)]
         self.device = body.device
         self.dtype = body.dtype
         self.rest = rest
         self._order = order
         self._inverse = torch.as_tensor(levels.inverse, device=body.device)
-        self._rel = rel.index_select(0, order).unsqueeze(0)  # (1, 22, 3) level order
-        self._sizes = levels.sizes
-        self._parent_pos = [torch.as_tensor(p, device=body.device) for p in levels.parent_pos]
+        self._rest_levels = rest.index_select(0, order).unsqueeze(0)  # (1, 22, 3) level order
+        self._chain = lbs.chain_index(levels, body.device)
 
     @torch.no_grad()
     def __call__(self, pose_body: Tensor, chunk: int = 65536) -> Tensor:
@@ -56,8 +53,9 @@ class JointPositions:
             rot = axis_angle_to_matrix(part)
             eye = torch.eye(3, dtype=rot.dtype, device=rot.device).expand(len(part), 1, 3, 3)
             rot = torch.cat([eye, rot], dim=1).index_select(1, self._order)
-            world = lbs.kinematic_chain(rot, self._rel, self._sizes, self._parent_pos)
-            out[s:s + chunk] = world[..., 3].index_select(1, self._inverse)
+            transforms = lbs.skinning_transforms(rot, self._rest_levels, self._chain)
+            joints = lbs.posed_joints(transforms, self._rest_levels)
+            out[s:s + chunk] = joints.index_select(1, self._inverse)
         return out
 
 

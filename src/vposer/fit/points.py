@@ -3,7 +3,7 @@
 Fitting evaluates the body hundreds of times on batches of thousands; skinning every vertex
 (13k for the open body, 10k for SMPL-X) costs ~1.5 s a pass for 1,000 bodies on two cores, while
 the targets only involve the joints or a few dozen marker vertices. :class:`BodyPoints` evaluates
-the kinematic chain (one batched matmul per tree level, :func:`vposer.body.lbs.kinematic_chain`)
+the kinematic chain (:func:`vposer.body.lbs.skinning_transforms`)
 and skins only the chosen vertices, with the model's own shape and pose-corrective blend shapes.
 
 It reads the model's documented buffers (``joint_template``, ``joint_dirs``, ``v_template_t``,
@@ -64,10 +64,9 @@ class BodyPoints:
         levels = lbs.tree_levels(body.parents.tolist())
         self.order = torch.as_tensor(levels.order, device=dev)
         self.inverse = torch.as_tensor(levels.inverse, device=dev)
-        self.sizes = levels.sizes
-        self.parent_pos = [torch.as_tensor(p, device=dev) for p in levels.parent_pos]
-        self.joint_template = body.joint_template.view(1, 2, num_j, 3)
-        self.joint_dirs = body.joint_dirs[:nb].reshape(nb, 2 * num_j * 3)
+        self.chain = lbs.chain_index(levels, dev)
+        self.joint_template = body.joint_template.view(1, num_j, 3)  # level order
+        self.joint_dirs = body.joint_dirs[:nb].reshape(nb, num_j * 3)
         if self.vertex_indices is None:
             return
         num_v, idx = body.num_vertices, self.vertex_indices
@@ -130,12 +129,12 @@ class BodyPoints:
             b = betas.to(dt)[:, : self.num_betas]
             if b.shape[1] < self.num_betas:
                 b = torch.nn.functional.pad(b, (0, self.num_betas - b.shape[1]))
-            rest = (self.joint_template.view(1, -1) + b @ self.joint_dirs).view(n, 2, num_j, 3)
+            rest = (self.joint_template.view(1, -1) + b @ self.joint_dirs).view(n, num_j, 3)
         else:
             rest = self.joint_template
-        world = lbs.kinematic_chain(rot.index_select(1, self.order), rest[:, 1], self.sizes,
-                                    self.parent_pos)
-        joints = world[..., 3].index_select(1, self.inverse) + trans.to(dt).unsqueeze(1)
+        transforms = lbs.skinning_transforms(rot.index_select(1, self.order), rest, self.chain)
+        joints = lbs.posed_joints(transforms, rest).index_select(1, self.inverse)
+        joints = joints + trans.to(dt).unsqueeze(1)
         if self.vertex_indices is None:
             return joints, None
         v = self.v_rest
@@ -145,6 +144,5 @@ class BodyPoints:
             eye = torch.eye(3, dtype=dt, device=rot.device)
             feature = (rot[:, 1:NUM_BODY_JOINTS] - eye).reshape(n, -1)
             v = v + (feature @ self.pose_dirs).view(n, 3, -1)
-        a = lbs.skinning_transforms(world, rest[:, 0])
-        verts = lbs.skin(a, self.weights, v.expand(n, 3, v.shape[-1]), trans.to(dt))
+        verts = lbs.skin(transforms, self.weights, v.expand(n, 3, v.shape[-1]), trans.to(dt))
         return joints, verts
