@@ -52,8 +52,9 @@ def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
 
 @functools.lru_cache(maxsize=None)
 def _quaternion_products_to_matrix(dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``(16, 9)``: the row-major rotation matrix of a unit quaternion ``q = (w, x, y, z)`` is
-    ``outer(q, q).flatten() @ this`` (each entry a fixed combination of the products)."""
+    """``(16, 9)``: for a unit quaternion ``(w, x, y, z)`` and ``p = (w, 2x, 2y, 2z)``, the
+    row-major rotation matrix is ``outer(p, p).flatten() @ this`` (each entry a fixed
+    combination of the products; the factors 2 are undone here)."""
     entries = {  # entry of R: (i, j, coefficient) for products q_i q_j, with w=0 x=1 y=2 z=3
         0: ((0, 0, 1), (1, 1, 1), (2, 2, -1), (3, 3, -1)),
         1: ((1, 2, 2), (0, 3, -2)), 2: ((1, 3, 2), (0, 2, 2)),
@@ -64,7 +65,7 @@ def _quaternion_products_to_matrix(dtype: torch.dtype, device: torch.device) -> 
     table = torch.zeros(16, 9, dtype=torch.float64)
     for entry, terms in entries.items():
         for i, j, c in terms:
-            table[4 * i + j, entry] = c
+            table[4 * i + j, entry] = c / ((2 if i else 1) * (2 if j else 1))
     return table.to(dtype=dtype, device=device)
 
 
@@ -74,10 +75,10 @@ def _rodrigues_quaternion(axis_angle: Tensor) -> Tensor:
     table of :func:`_quaternion_products_to_matrix`: about 12 operator calls, for the forward
     passes of body models at small batches. Its gradient is not finite at ``v = 0``."""
     table = _quaternion_products_to_matrix(axis_angle.dtype, axis_angle.device)
-    angle = (axis_angle * axis_angle).sum(-1, keepdim=True).sqrt()
-    half_sinc = torch.sinc(angle * (0.5 / math.pi)).mul_(0.5)  # sin(t / 2) / t
-    q = torch.cat([torch.cos(angle * 0.5), axis_angle * half_sinc], dim=-1)
-    products = (q.unsqueeze(-1) * q.unsqueeze(-2)).flatten(-2)
+    angle = torch.linalg.vector_norm(axis_angle, dim=-1, keepdim=True)
+    # (cos(t / 2), 2 sin(t / 2) v / t): sinc(t / (2 pi)) = sin(t / 2) / (t / 2)
+    p = torch.cat([torch.cos(angle * 0.5), axis_angle * torch.sinc(angle * (0.5 / math.pi))], -1)
+    products = (p.unsqueeze(-1) * p.unsqueeze(-2)).flatten(-2)
     return (products @ table).unflatten(-1, (3, 3))
 
 

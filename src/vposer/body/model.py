@@ -252,7 +252,7 @@ class BodyModel(nn.Module):
         num_j = self.num_joints
         if x.shape[0] == 0:
             return 1, num_j
-        stats = x.detach().abs().amax(0).tolist()
+        stats = (x.detach() if x.requires_grad else x).abs().amax(0).tolist()
         if not math.isfinite(sum(stats)):
             raise_non_finite(rows)
         if torch.is_grad_enabled() and x.requires_grad:

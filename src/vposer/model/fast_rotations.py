@@ -3,10 +3,12 @@
 The same mathematics as :mod:`vposer.rotations` (``rotation_6d_to_matrix`` followed by
 ``matrix_to_axis_angle``), arranged for speed on the sampling hot path, with two layouts:
 
-- small batches (up to :data:`SMALL_BATCH` samples), where the cost is the number of operator
-  calls (each a few microseconds): per-joint vectors ``(N, J, 3)``, the four candidate quaternions
-  of the matrix-to-quaternion step from one matrix product with a constant ``(9, 32)`` matrix;
-- large batches, where the cost is memory passes and torch's slow kernels for tiny trailing
+- small batches (up to :data:`SMALL_BATCH` samples), and every batch on a GPU, where the cost
+  is the number of operator calls (kernel launches): per-joint vectors ``(N, J, 3)``, the four
+  candidate quaternions of the matrix-to-quaternion step from one matrix product with a constant
+  ``(9, 32)`` matrix (on an H200: 0.35 ms at 1 to 1024 samples, 0.64 ms at 64k, against 1.35 ms
+  for the other layout);
+- large batches on the CPU, where the cost is memory passes and torch's slow kernels for tiny trailing
   dimensions (norms over 3, ``argmax`` over 4, ``cross``, ``gather``, ``(M, 9) @ (9, 16)``):
   structure of arrays, every operation elementwise on ``(N, J)`` planes, the pivot chosen with
   float masks instead of ``argmax``/``gather``/``where``.
@@ -24,7 +26,7 @@ import functools
 import torch
 from torch import Tensor
 
-#: Largest batch (samples) converted with the few-operator path; above, structure of arrays.
+#: Largest CPU batch (samples) converted with the few-operator path; above, structure of arrays.
 SMALL_BATCH = 32
 
 # cand[4 i + k] = 4 q_i q_k for pivot i (x, y, z, w) and component k; linear in R's entries
@@ -71,7 +73,7 @@ def sixd_to_matrix_and_axis_angle(d6: Tensor) -> tuple[Tensor, Tensor]:
     Returns:
         ``(matrices (N, J, 3, 3), axis_angle (N, J, 3))``, both contiguous, angles in ``[0, pi]``.
     """
-    if d6.shape[0] <= SMALL_BATCH:
+    if d6.shape[0] <= SMALL_BATCH or d6.device.type != "cpu":
         return _few_ops(d6)
     x = d6.reshape(d6.shape[0], -1, 3, 2)
     return _planes(*(x[..., r, c] for c in range(2) for r in range(3)))
