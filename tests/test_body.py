@@ -425,3 +425,17 @@ def test_both_chain_paths_match_smplx(files):
             ours, theirs = body(**p), ref(**oracle_kwargs("smplx", p))
         assert (ours.vertices - theirs.vertices).abs().max() < 1e-6  # smplx keeps some float32
         assert (ours.joints - theirs.joints[:, :55]).abs().max() < 1e-6
+
+
+def test_outputs_are_ordinary_tensors(files):
+    # without autograd the pass runs in inference mode; what it returns must behave as usual
+    body = load_body(files["smplx"])
+    with torch.no_grad():
+        out = body(pose_body=torch.randn(2, 63) * 0.3, betas=torch.randn(2, 10))
+    for t in (out.vertices, out.joints, out.full_pose):
+        assert not t.is_inference() and not t.requires_grad
+    out.vertices += 1.0  # in place, outside inference mode
+    out.joints.mul_(2.0)
+    offset = torch.zeros(1, 3, requires_grad=True)
+    (out.vertices + offset).sum().backward()  # usable as a constant in a graph
+    assert offset.grad is not None

@@ -1,6 +1,7 @@
 """The body model: blend shapes, kinematic chain and skinning as one batched forward pass."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -232,13 +233,19 @@ class BodyModel(nn.Module):
         use_pose = self.use_posedirs if pose_correctives is None else bool(pose_correctives)
         if use_pose and not self.use_posedirs:
             raise InputError("pose correctives requested but this model was built without them")
-        moving = self._check(x, rows)
         num_j, k = self.num_joints, self.num_shape_coeffs
         full = x[:, :3 * num_j].view(n, num_j, 3)
         shaped = k > 0 and any(name in rows for name in ("betas", "expression", "dmpls"))
-        coeffs = x[:, 3 * num_j:3 * num_j + k] if shaped else None
-        trans_rows = x[:, 3 * num_j + k:] if "trans" in rows else None
-        verts, joints = self._pose(full, coeffs, trans_rows, moving if use_pose else (1, 1))
+        # with nothing to differentiate, inference mode trims the per-operator overhead (a few
+        # per cent at small batches); its results are copied out into ordinary tensors
+        inference = not (torch.is_grad_enabled() and x.requires_grad)
+        with torch.inference_mode() if inference else contextlib.nullcontext():
+            moving = self._check(x, rows)
+            coeffs = x[:, 3 * num_j:3 * num_j + k] if shaped else None
+            trans_rows = x[:, 3 * num_j + k:] if "trans" in rows else None
+            verts, joints = self._pose(full, coeffs, trans_rows, moving if use_pose else (1, 1))
+        if inference:
+            verts, joints = verts.clone(), joints.clone()
         return BodyOutput(verts, joints, self.faces, full)
 
     def _check(self, x: Tensor, rows: dict) -> tuple[int, int]:
