@@ -22,6 +22,9 @@ __all__ = ["BodyModel", "BodyOutput", "load_body"]
 
 PathLike = str | os.PathLike
 
+# batch sizes up to which a forward pass without autograd runs in inference mode
+_INFERENCE_MODE_MAX_BATCH = 8
+
 
 @dataclass
 class BodyOutput:
@@ -237,8 +240,10 @@ class BodyModel(nn.Module):
         full = x[:, :3 * num_j].view(n, num_j, 3)
         shaped = k > 0 and any(name in rows for name in ("betas", "expression", "dmpls"))
         # with nothing to differentiate, inference mode trims the per-operator overhead (a few
-        # per cent at small batches); its results are copied out into ordinary tensors
-        inference = not (torch.is_grad_enabled() and x.requires_grad)
+        # per cent at small batches); its results are copied out into ordinary tensors, which
+        # is cheap only for a few bodies
+        inference = n <= _INFERENCE_MODE_MAX_BATCH and not (torch.is_grad_enabled()
+                                                           and x.requires_grad)
         with torch.inference_mode() if inference else contextlib.nullcontext():
             moving = self._check(x, rows)
             coeffs = x[:, 3 * num_j:3 * num_j + k] if shaped else None
