@@ -143,3 +143,27 @@ def test_fused_decoder_conversion_gradients(n):
     ref = R.rotation_6d_to_matrix(d6.reshape(n, 21, 6))
     assert torch.allclose(mats, ref, atol=1e-12)
     assert aa_close(aa, R.matrix_to_axis_angle(ref)) < 1e-9
+
+
+def test_constants_built_in_inference_mode_serve_autograd_later():
+    # cached constant tensors (Rodrigues' table, the decoder's candidate map, ...) are built
+    # outside inference mode even when first needed inside it; else a later tracked pass fails
+    from vposer.model import fast_rotations
+    from vposer.rotations import _quaternion_products_to_matrix
+
+    cached = (fast_rotations._candidate_map, fast_rotations._row_offsets,
+              _quaternion_products_to_matrix)
+    for f in cached:
+        f.cache_clear()
+    with torch.inference_mode():
+        R.axis_angle_to_matrix(torch.randn(4, 3))
+        fast_rotations.sixd_to_matrix_and_axis_angle(torch.randn(2, 6))
+    for f in cached:
+        assert f.cache_info().currsize > 0
+    d6 = torch.randn(2, 6, requires_grad=True)
+    mats, aa = fast_rotations.sixd_to_matrix_and_axis_angle(d6)
+    (mats.sum() + aa.sum()).backward()
+    assert d6.grad is not None and torch.isfinite(d6.grad).all()
+    weight, bias = fast_rotations._candidate_map(torch.float32, torch.device("cpu"))
+    assert not weight.is_inference() and not _quaternion_products_to_matrix(
+        torch.float32, torch.device("cpu")).is_inference()

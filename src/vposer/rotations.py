@@ -15,11 +15,12 @@ path goes through a quaternion chosen by the largest diagonal term, so float32 k
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import Tensor
+
+from ._cache import constant_cache
 
 __all__ = [
     "axis_angle_to_matrix",
@@ -50,7 +51,7 @@ def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
     return _rodrigues_quaternion(axis_angle)
 
 
-@functools.lru_cache(maxsize=None)
+@constant_cache
 def _quaternion_products_to_matrix(dtype: torch.dtype, device: torch.device) -> Tensor:
     """``(16, 9)``: for a unit quaternion ``(w, x, y, z)`` and ``p = (w, 2x, 2y, 2z)``, the
     row-major rotation matrix is ``outer(p, p).flatten() @ this`` (each entry a fixed

@@ -14,13 +14,14 @@ in them once, so that the forward pass does no reshuffling):
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
+
+from .._cache import constant_cache
 
 __all__ = [
     "ChainIndex", "TreeLevels", "ancestor_tables", "chain_by_doubling", "chain_by_level",
@@ -230,7 +231,7 @@ def posed_joints(transforms: Tensor, rest: Tensor) -> Tensor:
     return torch.matmul(rotation, rest.unsqueeze(-1)).squeeze(-1) + shift
 
 
-@functools.lru_cache(maxsize=None)
+@constant_cache
 def _homogeneous(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
     """``(1, 1, 1, 4)`` bottom row ``[0, 0, 0, 1]`` and ``(1, 1, 4, 4)`` identity."""
     eye = torch.eye(4, dtype=dtype, device=device).view(1, 1, 4, 4)

@@ -21,10 +21,10 @@ atan2 keeps full relative precision). Both paths agree with a float64 reference 
 """
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
+
+from .._cache import constant_cache
 
 #: Largest CPU batch (samples) converted with the few-operator path; above, structure of arrays.
 SMALL_BATCH = 32
@@ -40,7 +40,7 @@ _PIVOT_ROWS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@constant_cache
 def _candidate_map(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
     """``(weight (9, 32), bias (32,))``: the flattened *transposed* matrix ``R^T`` (rows of ``R^T``
     are the columns of ``R``) times ``weight`` plus ``bias`` is, for each pivot ``i`` (x, y, z, w),
@@ -58,7 +58,7 @@ def _candidate_map(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Te
     return weight.to(dtype=dtype, device=device), bias.to(dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=None)
+@constant_cache
 def _row_offsets(device: torch.device) -> Tensor:
     return torch.arange(8, device=device)
 
