@@ -439,3 +439,12 @@ def test_outputs_are_ordinary_tensors(files):
     offset = torch.zeros(1, 3, requires_grad=True)
     (out.vertices + offset).sum().backward()  # usable as a constant in a graph
     assert offset.grad is not None
+
+
+def test_gradients_reach_buffers_made_trainable(files):
+    # a user may learn the template: gradients must reach it at small batches too
+    body = load_body(files["smpl_npz"])
+    body.v_template_t.requires_grad_(True)
+    out = body(pose_body=torch.randn(1, 63) * 0.3)
+    out.vertices.sum().backward()
+    assert body.v_template_t.grad is not None and body.v_template_t.grad.abs().sum() > 0

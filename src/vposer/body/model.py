@@ -242,8 +242,8 @@ class BodyModel(nn.Module):
         # with nothing to differentiate, inference mode trims the per-operator overhead (a few
         # per cent at small batches); its results are copied out into ordinary tensors, which
         # is cheap only for a few bodies
-        inference = n <= _INFERENCE_MODE_MAX_BATCH and not (torch.is_grad_enabled()
-                                                           and x.requires_grad)
+        inference = n <= _INFERENCE_MODE_MAX_BATCH and not (torch.is_grad_enabled() and (
+            x.requires_grad or any(t.requires_grad for t in self.buffers())))
         with torch.inference_mode() if inference else contextlib.nullcontext():
             moving = self._check(x, rows)
             coeffs = x[:, 3 * num_j:3 * num_j + k] if shaped else None
