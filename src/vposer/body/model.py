@@ -156,6 +156,12 @@ class BodyModel(nn.Module):
     def device(self) -> torch.device:
         return self.v_template_t.device
 
+    @property
+    def chain_index(self) -> lbs.ChainIndex:
+        """The kinematic tree (level order) as :func:`lbs.skinning_transforms` takes it, on
+        this model's device."""
+        return lbs.ChainIndex(self._sizes, self._parent_index, self.parent_pos, self.ancestors)
+
     def pose_width(self, part: str) -> int:
         """Axis-angle numbers of a pose part (``'pose_body'``: 63; 0 when the model lacks it)."""
         return self.kind.part_width(part)
@@ -242,10 +248,11 @@ class BodyModel(nn.Module):
         # with nothing to differentiate, inference mode trims the per-operator overhead (a few
         # per cent at small batches); its results are copied out into ordinary tensors, which
         # is cheap only for a few bodies
-        inference = n <= _INFERENCE_MODE_MAX_BATCH and not (torch.is_grad_enabled() and (
-            x.requires_grad or any(t.requires_grad for t in self.buffers())))
+        tracked = torch.is_grad_enabled() and x.requires_grad
+        inference = n <= _INFERENCE_MODE_MAX_BATCH and not tracked and not (
+            torch.is_grad_enabled() and any(t.requires_grad for t in self.buffers()))
         with torch.inference_mode() if inference else contextlib.nullcontext():
-            moving = self._check(x, rows)
+            moving = self._check(x, rows, tracked)
             coeffs = x[:, 3 * num_j:3 * num_j + k] if shaped else None
             trans_rows = x[:, 3 * num_j + k:] if "trans" in rows else None
             verts, joints = self._pose(full, coeffs, trans_rows, moving if use_pose else (1, 1))
@@ -253,21 +260,21 @@ class BodyModel(nn.Module):
             verts, joints = verts.clone(), joints.clone()
         return BodyOutput(verts, joints, self.faces, full)
 
-    def _check(self, x: Tensor, rows: dict) -> tuple[int, int]:
+    def _check(self, x: Tensor, rows: dict, tracked: bool) -> tuple[int, int]:
         """Raise :class:`InputError` naming a parameter that holds NaN or Inf; return the range
         ``[a, b)`` of non-root joints whose pose blend shapes can be non-zero.
 
         One reduction over the assembled row serves both: its column maxima. A joint at exactly
         zero rotation (hands and face at rest) has a zero pose feature, so its rows of
-        ``posedirs`` can be skipped, unless a gradient must flow through them.
+        ``posedirs`` can be skipped, unless a gradient must flow through them (``tracked``).
         """
         num_j = self.num_joints
         if x.shape[0] == 0:
             return 1, num_j
-        stats = (x.detach() if x.requires_grad else x).abs().amax(0).tolist()
+        stats = x.detach().abs().amax(0).tolist()
         if not math.isfinite(sum(stats)):
             raise_non_finite(rows)
-        if torch.is_grad_enabled() and x.requires_grad:
+        if tracked:
             return 1, num_j
         pose = stats[3:3 * num_j]
         nonzero = [i for i, v in enumerate(pose) if v]
@@ -283,8 +290,8 @@ class BodyModel(nn.Module):
             rest = torch.addmm(self.joint_template, coeffs, self.joint_dirs).view(n, num_j, 3)
         else:
             rest = self.joint_template.view(1, num_j, 3)
-        index = lbs.ChainIndex(self._sizes, self._parent_index, self.parent_pos, self.ancestors)
-        transforms = lbs.skinning_transforms(rot.index_select(1, self.level_order), rest, index)
+        transforms = lbs.skinning_transforms(rot.index_select(1, self.level_order), rest,
+                                             self.chain_index)
         verts = lbs.skin(transforms, self.weights_t, verts_t, trans)
         joints = lbs.posed_joints(transforms, rest).index_select(1, self.level_inverse)
         if trans is not None:

@@ -7,7 +7,7 @@ the kinematic chain (:func:`vposer.body.lbs.skinning_transforms`)
 and skins only the chosen vertices, with the model's own shape and pose-corrective blend shapes.
 
 It reads the model's documented buffers (``joint_template``, ``joint_dirs``, ``v_template_t``,
-``blend_dirs``, ``weights_t``, ``parents``) and checks itself once against the model's full
+``blend_dirs``, ``weights_t``, ``level_order``, ``level_inverse``) and its ``chain_index`` and checks itself once against the model's full
 forward pass; when they disagree (a future model layout) it falls back to the full forward pass.
 """
 from __future__ import annotations
@@ -61,10 +61,8 @@ class BodyPoints:
     # -- setup ---------------------------------------------------------------------------------
     def _prepare(self, dev: torch.device, dt: torch.dtype) -> None:
         body, num_j, nb = self.body, self.num_joints, self.num_betas
-        levels = lbs.tree_levels(body.parents.tolist())
-        self.order = torch.as_tensor(levels.order, device=dev)
-        self.inverse = torch.as_tensor(levels.inverse, device=dev)
-        self.chain = lbs.chain_index(levels, dev)
+        self.order, self.inverse = body.level_order, body.level_inverse
+        self.chain = body.chain_index
         self.joint_template = body.joint_template.view(1, num_j, 3)  # level order
         self.joint_dirs = body.joint_dirs[:nb].reshape(nb, num_j * 3)
         if self.vertex_indices is None:
