@@ -10,8 +10,9 @@ Conventions (as in SMPL and VPoser):
   of the rotation.
 
 Every function works for any leading batch shape, dtype and device, and is differentiable.
-Small angles use Taylor series or ``sinc`` (when no gradient is needed), and the matrix-to-rotation
-path goes through a quaternion chosen by the largest diagonal term, so float32 keeps about 1e-6 accuracy across ``[0, pi]``.
+Small angles use Taylor series or ``sinc`` (when no gradient is needed), and the
+matrix-to-rotation path goes through a quaternion chosen by the largest diagonal term, so float32
+keeps about 1e-6 accuracy across ``[0, pi]``.
 """
 from __future__ import annotations
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_device_argument
+
 DESCRIPTION = """Score a VPoser (and/or poses from an .npz file, and/or SMPLify's 8-component GMM
 prior fitted on the same training poses) on a prepared data set: reconstruction of the held-out
 split (vertex errors in mm, Euclidean and per-coordinate L1; joint rotation error in degrees; KL;
@@ -46,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", choices=("gmm",), default=None,
                    help="also score SMPLify's 8-component GMM prior fitted on the training split")
     p.add_argument("--seed", type=int, default=0, help="seed of samples and subsets (default 0)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    add_device_argument(p)
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("-o", "--output", default="evaluation",
                    help="output folder for metrics.json and plots (default ./evaluation)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_device_argument, add_model_argument, load_model_from_args
+from ._common import add_body_argument, add_device_argument, add_model_argument, load_model_from_args
 
 DESCRIPTION = """Fit a body (VPoser latent pose, root orientation, translation, optionally shape)
 to each sample of a target file, all samples in one batched optimisation.
@@ -29,8 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", choices=("joints", "markers", "keypoints2d"), default=None,
                    help="target kind (default: from the keys of the file)")
     add_model_argument(p)
-    p.add_argument("--body", default=None, metavar="PATH",
-                   help="body model file (SMPL, SMPL+H, SMPL-X .npz/.pkl); default: the open body")
+    add_body_argument(p)
     add_device_argument(p)
     p.add_argument("--optimizer", choices=("lm", "lbfgs", "adam"), default="lm",
                    help="lm: per-sample Levenberg-Marquardt (default, most accurate); lbfgs: "

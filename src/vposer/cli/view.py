@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--port must be in 0..65535, got {args.port}")
     import_viser()  # fail early, before loading anything, when the extra is missing
     model = load_model_from_args(args)
-    body = vposer.load_body(None if args.body == "open" else args.body)
+    body = vposer.load_body(args.body)
     app = ViewerApp(model, body, host=args.host, port=args.port, poses=args.poses,
                     num_bodies=args.bodies, output_dir=args.output_dir)
     print(f"vposer viewer running at {app.url}  (Ctrl-C to stop)", flush=True)
