@@ -35,7 +35,12 @@ def atomic_savez(path: PathLike, arrays: Mapping[str, Any]) -> Path:
     return path
 
 
-def _open_npz(path: PathLike) -> Mapping[str, np.ndarray]:
+def read_npz(path: PathLike) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz`` file (no pickles).
+
+    Raises:
+        InputError: missing or unreadable file; the message names it.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file", path)
@@ -62,7 +67,7 @@ def load_poses(path: PathLike, key: Optional[str] = None) -> np.ndarray:
     Raises:
         InputError: missing file, no pose key, wrong shape, NaN or Inf; the message names the file.
     """
-    data = _open_npz(path)
+    data = read_npz(path)
     keys = (key,) if key else POSE_KEYS
     found = next((k for k in keys if k in data), None)
     if found is None and not key and "poses" in data and data["poses"].ndim == 2 \
@@ -88,7 +93,7 @@ def load_poses(path: PathLike, key: Optional[str] = None) -> np.ndarray:
 
 def load_latents(path: PathLike, latent_dim: int) -> np.ndarray:
     """Latent codes ``(N, latent_dim)`` from the ``z`` array of an npz file."""
-    data = _open_npz(path)
+    data = read_npz(path)
     if "z" not in data:
         raise InputError(f"no latent codes: expected key 'z' (found {', '.join(data) or 'nothing'})", path)
     z = np.asarray(data["z"], dtype=np.float32)

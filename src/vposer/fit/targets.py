@@ -21,7 +21,6 @@ any                 ``confidence`` (N, K) or     per-target weights >= 0 (0 = mi
 """
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -31,6 +30,7 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError, PathLike
+from ..posefiles import read_npz
 from .camera import PinholeCamera
 
 __all__ = ["KINDS", "Targets", "joint_targets", "keypoint_targets", "load_targets",
@@ -182,13 +182,7 @@ def load_targets(path: PathLike, kind: Optional[str] = None) -> Targets:
         InputError: unreadable file, missing keys or bad shapes; the message names the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"not a readable .npz file ({exc})", path) from None
+    arrays = read_npz(path)
     if kind is None:
         kind = next((k for k in KINDS if k in arrays), None)
         if kind is None:
