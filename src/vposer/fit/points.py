@@ -63,6 +63,7 @@ class BodyPoints:
         body, num_j, nb = self.body, self.num_joints, self.num_betas
         self.order, self.inverse = body.level_order, body.level_inverse
         self.chain = body.chain_index
+        self.eye3 = body.eye3
         self.joint_template = body.joint_template.view(1, num_j, 3)  # level order
         self.joint_dirs = body.joint_dirs[:nb].reshape(nb, num_j * 3)
         if self.vertex_indices is None:
@@ -120,8 +121,7 @@ class BodyPoints:
         rot = torch.cat([axis_angle_to_matrix(root_orient.to(dt)).unsqueeze(1),
                          pose_matrices.to(dt)], dim=1)  # (N, 22, 3, 3) joint order
         if num_j > NUM_BODY_JOINTS:  # hands, jaw, eyes at rest
-            eye = torch.eye(3, dtype=dt, device=rot.device).expand(n, num_j - NUM_BODY_JOINTS, 3, 3)
-            rot = torch.cat([rot, eye], dim=1)
+            rot = torch.cat([rot, self.eye3.expand(n, num_j - NUM_BODY_JOINTS, 3, 3)], dim=1)
         shaped = betas is not None and self.num_betas > 0
         if shaped:
             b = betas.to(dt)[:, : self.num_betas]
@@ -139,8 +139,7 @@ class BodyPoints:
         if shaped:
             v = v + (b @ self.shape_dirs).view(n, 3, -1)
         if self.pose_dirs is not None:
-            eye = torch.eye(3, dtype=dt, device=rot.device)
-            feature = (rot[:, 1:NUM_BODY_JOINTS] - eye).reshape(n, -1)
+            feature = (rot[:, 1:NUM_BODY_JOINTS] - self.eye3).reshape(n, -1)
             v = v + (feature @ self.pose_dirs).view(n, 3, -1)
         verts = lbs.skin(transforms, self.weights, v.expand(n, 3, v.shape[-1]), trans.to(dt))
         return joints, verts
