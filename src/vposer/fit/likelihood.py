@@ -105,26 +105,9 @@ class _eval_mode:
 MIN_STD = 1e-6  # posterior scales below this (softplus underflow on odd inputs) are raised to it
 
 
-class _no_validation:
-    """Lets the encoder build its ``Normal`` when a scale underflowed to 0 (poses far outside
-    the training data drive softplus below float precision); the scale is clamped afterwards."""
-
-    def __enter__(self) -> None:
-        from torch.distributions import Distribution
-
-        self.previous = Distribution._validate_args
-        Distribution.set_default_validate_args(False)
-
-    def __exit__(self, *exc: Any) -> None:
-        from torch.distributions import Distribution
-
-        Distribution.set_default_validate_args(self.previous)
-
-
 def posterior(model: Any, poses: Tensor) -> tuple[Tensor, Tensor]:
     """The encoder's mean and standard deviation ``(N, D)`` each, the latter ``>= MIN_STD``."""
-    with _no_validation():
-        q = model.encode(poses)
+    q = model.encode(poses)  # its scale is kept positive where softplus underflows
     return q.mean, q.stddev.clamp_min(MIN_STD)
 
 
