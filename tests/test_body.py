@@ -353,6 +353,15 @@ def test_chunked_skinning_values_and_gradients():
     vh = torch.cat([v.detach().transpose(1, 2), torch.ones(5, 40, 1, dtype=torch.float64)], -1)
     direct = torch.einsum("nvik,nvk->nvi", blended, vh) + tr.detach()[:, None]
     assert torch.allclose(whole.detach(), direct)
+    # written into parts (mesh vertices, then joints as points): whole or chunked, same values
+    for chunk in (5, 2):
+        parts = (torch.empty(5, 33, 3, dtype=torch.float64), torch.empty(5, 7, 3, dtype=torch.float64))
+        with torch.no_grad():
+            assert lbs.skin(a, w, v, tr, chunk=chunk, out=parts) is parts[0]
+        assert torch.allclose(torch.cat(parts, 1), direct)
+    parts = (torch.empty(5, 33, 3, dtype=torch.float64), torch.empty(5, 7, 3, dtype=torch.float64))
+    lbs.skin(a, w, v, tr, out=parts)  # differentiable: copied in, gradients flow
+    assert torch.allclose(torch.cat(parts, 1), direct) and parts[1].requires_grad
 
 
 def test_gradients_of_both_skinning_paths_match_finite_differences():
@@ -386,25 +395,31 @@ def test_chain_by_doubling_equals_chain_by_level(parents):
     from vposer.rotations import axis_angle_to_matrix
 
     levels = lbs.tree_levels(parents)
-    index = lbs.chain_index(levels)
+    index = lbs.chain_index(parents)
     assert (1 << len(index.ancestors)) >= len(levels.sizes) > (1 << (len(index.ancestors) - 1)) \
         or len(levels.sizes) == 1
     g = torch.Generator().manual_seed(5)
     j = len(parents)
     rot = axis_angle_to_matrix(torch.randn(4, j, 3, generator=g, dtype=torch.float64))
     rest = torch.randn(4, j, 3, generator=g, dtype=torch.float64)
-    local = lbs.local_transforms(rot, rest)
+    local = lbs.local_transforms(rot, rest)  # joint order
     positions = [p if isinstance(p, slice) else index.parent_pos[p[0]:p[1]]
                  for p in index.parent_slices]
-    by_level = lbs.chain_by_level(local, levels.sizes, positions)
+    by_level = lbs.chain_by_level(local[:, list(levels.order)], levels.sizes, positions)
+    by_level = by_level[:, list(levels.inverse)]  # back to joint order
     assert torch.allclose(lbs.chain_by_doubling(local, index.ancestors), by_level, atol=1e-12)
     # against the definition: the product of local transforms along the path from the root
-    for pos in range(j):
-        chain, p = torch.eye(4, dtype=torch.float64).expand(4, 4, 4), pos
+    for joint in range(j):
+        chain, p = torch.eye(4, dtype=torch.float64).expand(4, 4, 4), joint
         while p >= 0:
             chain = local[:, p] @ chain
-            p = levels.parents[p]
-        assert torch.allclose(by_level[:, pos], chain, atol=1e-12)
+            p = parents[p]
+        assert torch.allclose(by_level[:, joint], chain, atol=1e-12)
+    # both paths of skinning_transforms give these products
+    for n in (4, lbs.DOUBLING_MAX_BATCH + 1):
+        r, t = rot.repeat(3, 1, 1, 1)[:n], rest.repeat(3, 1, 1)[:n]
+        expected = by_level.repeat(3, 1, 1, 1)[:n]
+        assert torch.allclose(lbs.skinning_transforms(r, t, index), expected, atol=1e-12)
     # a skinning transform leaves its own joint where the world transform puts it
     world = by_level[..., :3, 3] + (by_level[..., :3, :3] @ rest.unsqueeze(-1)).squeeze(-1)
     assert torch.allclose(lbs.posed_joints(by_level, rest), world)
@@ -434,6 +449,8 @@ def test_outputs_are_ordinary_tensors(files):
         out = body(pose_body=torch.randn(2, 63) * 0.3, betas=torch.randn(2, 10))
     for t in (out.vertices, out.joints, out.full_pose):
         assert not t.is_inference() and not t.requires_grad
+    assert out.vertices.is_contiguous() and out.joints.is_contiguous()
+    assert out.vertices.shape == (2, body.num_vertices, 3) and out.joints.shape == (2, 55, 3)
     out.vertices += 1.0  # in place, outside inference mode
     out.joints.mul_(2.0)
     offset = torch.zeros(1, 3, requires_grad=True)

@@ -3,14 +3,17 @@
 Conventions used by these functions (the :class:`~vposer.body.BodyModel` prepares its buffers
 in them once, so that the forward pass does no reshuffling):
 
-- joints are in *level order*: sorted by depth in the tree (root first), so that the parents of
-  the joints of one level are all in the level before; ``order`` maps level positions to joint
-  indices and ``inverse`` back;
+- joints are in the model's *joint order* (the root first), in
+  and out; :func:`chain_by_level` alone works in *level order* (sorted by depth, so that the
+  parents of one level's joints are all in the level before), which
+  :func:`skinning_transforms` converts to and from with ``order`` and ``inverse``;
 - rigid transforms are homogeneous ``(N, J, 4, 4)`` (or their top ``(N, J, 3, 4)``): rotation in
   ``[..., :3, :3]``, translation in ``[..., :3, 3]``; the *skinning transform* of a joint moves
   rest-pose vertices to the posed mesh (its world transform after undoing its rest position);
 - vertices of the rest and blend-shaped meshes are *coordinate-major*, ``(N, 3, V)``, so that
-  skinning works on long contiguous rows; the output is the usual ``(N, V, 3)``.
+  skinning works on long contiguous rows; the output is the usual ``(N, V, 3)``. Any point
+  skinned rigidly to one joint (weight 1) lands where that joint's transform puts it, so a
+  model can skin its joints along with its vertices.
 """
 from __future__ import annotations
 
@@ -97,16 +100,17 @@ def parent_index(levels: TreeLevels) -> list:
     return out
 
 
-def ancestor_tables(levels: TreeLevels) -> list[list[int]]:
-    """Pointer-jumping tables for :func:`chain_by_doubling`.
+def ancestor_tables(parents: Sequence[int]) -> list[list[int]]:
+    """Pointer-jumping tables for :func:`chain_by_doubling`, in joint order.
 
-    Table ``s`` maps each level position to its ancestor ``2 ** s`` steps up, with ``J`` (an
-    identity appended after the joints) above the root; ``ceil(log2(depth))`` tables in all.
+    Table ``s`` maps each joint to its ancestor ``2 ** s`` steps up, with ``J`` (an identity
+    appended after the joints) above the root; ``ceil(log2(levels))`` tables in all.
     """
-    num_j = len(levels.parents)
-    up = [p if p >= 0 else num_j for p in levels.parents] + [num_j]
+    num_j = len(parents)
+    num_levels = len(tree_levels(parents).sizes)
+    up = [int(p) if p >= 0 else num_j for p in parents] + [num_j]
     tables = []
-    while len(tables) == 0 or (1 << len(tables)) < len(levels.sizes):
+    while len(tables) == 0 or (1 << len(tables)) < num_levels:
         tables.append(up)
         up = [up[a] for a in up]
     return tables
@@ -159,11 +163,15 @@ def chain_by_level(local: Tensor, sizes: Sequence[int],
 def chain_by_doubling(local: Tensor, ancestors: Sequence[Tensor]) -> Tensor:
     """Same products as :func:`chain_by_level` by pointer jumping: ``log2(depth)`` steps over
     all joints at once (4 for SMPL-X instead of 10), each doing ``J`` matmuls per body instead
-    of one level's; fewer operator calls, so faster for a few bodies, slower for many.
+    of one level's; fewer operator calls, so faster for a few bodies, slower for many. Any joint
+    order works, as long as ``local`` and the tables agree.
 
     Args:
-        local: ``(N, J, 4, 4)`` local transforms, level order.
+        local: ``(N, J, 4, 4)`` local transforms.
         ancestors: the tables of :func:`ancestor_tables` as ``(J + 1,)`` long tensors.
+
+    Returns:
+        ``(N, J, 4, 4)`` products ``L_root ... L_parent L_j``, same order.
     """
     n, j = local.shape[:2]
     eye = _homogeneous(local.dtype, local.device)[1].expand(n, 1, 4, 4)
@@ -180,41 +188,51 @@ class ChainIndex(NamedTuple):
         sizes: joints per level.
         parent_slices: per level after the first, what :func:`parent_index` gives.
         parent_pos: ``(J - 1,)`` long, the concatenated ``TreeLevels.parent_pos``.
-        ancestors: ``(S, J + 1)`` long, the tables of :func:`ancestor_tables`.
+        ancestors: the ``S`` tables of :func:`ancestor_tables` as ``(J + 1,)`` long tensors.
+        order: ``(J,)`` long, ``TreeLevels.order``; inverse: ``(J,)`` long, its inverse.
     """
 
     sizes: tuple[int, ...]
     parent_slices: list
     parent_pos: Tensor
-    ancestors: Tensor
+    ancestors: tuple[Tensor, ...]
+    order: Tensor
+    inverse: Tensor
 
 
-def chain_index(levels: TreeLevels, device: torch.device | str | None = None) -> ChainIndex:
-    """The :class:`ChainIndex` of a tree."""
+def chain_index(parents: Sequence[int], device: torch.device | str | None = None) -> ChainIndex:
+    """The :class:`ChainIndex` of a tree (``parents[j]``, -1 for the root at joint 0)."""
+    levels = tree_levels(parents)
     flat = [p for pos in levels.parent_pos for p in pos]
-    return ChainIndex(levels.sizes, parent_index(levels),
-                      torch.as_tensor(flat, dtype=torch.long, device=device),
-                      torch.as_tensor(ancestor_tables(levels), dtype=torch.long, device=device))
+
+    def longs(values: Sequence) -> Tensor:
+        return torch.as_tensor(values, dtype=torch.long, device=device)
+
+    return ChainIndex(levels.sizes, parent_index(levels), longs(flat),
+                      tuple(longs(up) for up in ancestor_tables(parents)), longs(levels.order),
+                      longs(levels.inverse))
 
 
 def skinning_transforms(rot: Tensor, rest: Tensor, index: ChainIndex) -> Tensor:
-    """Skinning transforms of every joint.
+    """Skinning transforms of every joint: each joint's local rotation about its rest position,
+    composed from the root down.
 
     Args:
-        rot: ``(N, J, 3, 3)`` local joint rotations, level order.
-        rest: ``(N, J, 3)`` or ``(1, J, 3)`` rest joint positions, level order.
+        rot: ``(N, J, 3, 3)`` local joint rotations, joint order.
+        rest: ``(N, J, 3)`` or ``(1, J, 3)`` rest joint positions, joint order.
         index: the tree; up to :data:`DOUBLING_MAX_BATCH` bodies are composed by
-            :func:`chain_by_doubling`, more by :func:`chain_by_level`.
+            :func:`chain_by_doubling`, more by :func:`chain_by_level` (in level order, and back).
 
     Returns:
-        ``(N, J, 4, 4)``, level order.
+        ``(N, J, 4, 4)``, joint order.
     """
     local = local_transforms(rot, rest)
     if rot.shape[0] <= DOUBLING_MAX_BATCH:
         return chain_by_doubling(local, index.ancestors)
     positions = [p if isinstance(p, slice) else index.parent_pos[p[0]:p[1]]
                  for p in index.parent_slices]
-    return chain_by_level(local, index.sizes, positions)
+    by_level = chain_by_level(local.index_select(1, index.order), index.sizes, positions)
+    return by_level.index_select(1, index.inverse)
 
 
 def posed_joints(transforms: Tensor, rest: Tensor) -> Tensor:
@@ -248,7 +266,7 @@ def _skin_chunk(a: Tensor, weights_t: Tensor, verts_t: Tensor, trans: Tensor | N
 
 
 def skin(transforms: Tensor, weights_t: Tensor, verts_t: Tensor, trans: Tensor | None = None,
-         chunk: int | None = None) -> Tensor:
+         chunk: int | None = None, out: Sequence[Tensor] | None = None) -> Tensor:
     """Linear blend skinning.
 
     Args:
@@ -259,27 +277,40 @@ def skin(transforms: Tensor, weights_t: Tensor, verts_t: Tensor, trans: Tensor |
         trans: ``(N, 3)`` translation added to every vertex, or None.
         chunk: batch rows processed at once (None: sized to stay in cache on CPU, the whole
             batch on other devices).
+        out: tensors ``(N, V_i, 3)`` with ``sum(V_i) = V`` that receive the vertices in order
+            (say, mesh vertices and joints skinned as points), instead of one new tensor.
 
     Returns:
-        ``(N, V, 3)`` skinned vertices, contiguous.
+        ``(N, V, 3)`` skinned vertices, contiguous; with ``out``, the first of ``out``.
     """
     n, num_j, num_v = transforms.shape[0], transforms.shape[1], weights_t.shape[1]
     transforms = transforms[:, :, :3]
     if torch.is_grad_enabled() and any(
             x is not None and x.requires_grad for x in (transforms, weights_t, verts_t, trans)):
-        return _skin_differentiable(transforms, weights_t, verts_t, trans)
+        result = _skin_differentiable(transforms, weights_t, verts_t, trans)
+        if out is None:
+            return result
+        for target, part in zip(out, result.split([o.shape[1] for o in out], dim=1)):
+            target.copy_(part)
+        return out[0]
+    if out is None:
+        out = (transforms.new_empty((n, num_v, 3)),)
+    widths = [o.shape[1] for o in out]
     a = transforms.reshape(n, num_j, 12).transpose(1, 2)  # (N, 12, J)
     if chunk is None:
         chunk = n if a.device.type != "cpu" else max(1, _CHUNK_BYTES // (48 * num_v))
     if n <= chunk:
-        return _skin_chunk(a, weights_t, verts_t.expand(n, 3, num_v), trans).transpose(1, 2) \
-            .contiguous()
-    out = a.new_empty((n, num_v, 3))
+        skinned = _skin_chunk(a, weights_t, verts_t.expand(n, 3, num_v), trans)  # (N, 3, V)
+        for target, part in zip(out, skinned.split(widths, dim=2)):
+            target.copy_(part.transpose(1, 2))
+        return out[0]
     for s in range(0, n, chunk):
         e = min(n, s + chunk)
-        out[s:e] = _skin_chunk(a[s:e], weights_t, _rows(verts_t, s, e),
-                               None if trans is None else trans[s:e]).transpose(1, 2)
-    return out
+        skinned = _skin_chunk(a[s:e], weights_t, _rows(verts_t, s, e),
+                              None if trans is None else trans[s:e])
+        for target, part in zip(out, skinned.split(widths, dim=2)):
+            target[s:e].copy_(part.transpose(1, 2))
+    return out[0]
 
 
 def _skin_differentiable(transforms: Tensor, weights_t: Tensor, verts_t: Tensor,

@@ -74,41 +74,42 @@ class BodyModel(nn.Module):
         self.path = data.path
         self.joint_names = tuple(data.joint_names)
         self.use_posedirs = bool(use_posedirs) and data.posedirs is not None
-        levels = lbs.tree_levels(data.parents.tolist())
-        self._sizes = levels.sizes
-        self._parent_index = lbs.parent_index(levels)
-        order = np.asarray(levels.order)
+        parents = data.parents.tolist()
+        self._chain_tables = lbs.chain_index(parents)  # device-independent parts
 
         shape_blocks = self._shape_blocks(data, num_betas, num_expressions, dmpls, num_dmpls)
         shapes = np.concatenate(shape_blocks, axis=2)  # (V, 3, K)
-        self.num_shape_coeffs = shapes.shape[2]
+        k, num_j = shapes.shape[2], data.num_joints
+        self.num_shape_coeffs = k
+        # the joints are skinned as extra points after the vertices: rest joints are linear in
+        # the shape coefficients (and free of pose blend shapes), each skinned to its own joint
         if data.joints is not None:  # fixed rest joints (open body)
-            j_template, j_dirs = data.joints, np.zeros((0, data.num_joints, 3))
+            j_template, j_dirs = data.joints, np.zeros((num_j, 3, k))
         else:
             j_template = data.J_regressor @ data.v_template
-            j_dirs = np.einsum("jv,vdk->kjd", data.J_regressor, shapes)
+            j_dirs = np.einsum("jv,vdk->jdk", data.J_regressor, shapes)
         pose_rows = data.posedirs if self.use_posedirs else np.zeros((data.num_vertices, 3, 0))
-        dirs = np.concatenate([shapes, pose_rows], axis=2).transpose(2, 1, 0)  # (K+P, 3, V)
+        dirs = np.concatenate([
+            np.concatenate([shapes, pose_rows], axis=2),
+            np.concatenate([j_dirs, np.zeros((num_j, 3, pose_rows.shape[2]))], axis=2),
+        ]).transpose(2, 1, 0)  # (K+P, 3, V+J)
+        self._num_vertices = data.num_vertices
 
         def buf(name: str, value: np.ndarray, floating: bool = True) -> None:
             t = torch.as_tensor(np.ascontiguousarray(value))
             t = t.to(dtype) if floating else t.long()
             self.register_buffer(name, t.to(device), persistent=False)
 
-        buf("v_template_t", data.v_template.T.reshape(-1))
-        buf("blend_dirs", dirs.reshape(dirs.shape[0], 3 * data.num_vertices))
-        # rest joints, level order, linear in the shape coefficients
-        buf("joint_template", j_template[order].reshape(-1))
-        buf("joint_dirs", j_dirs[:, order].reshape(j_dirs.shape[0], 3 * data.num_joints))
-        buf("weights_t", data.weights[:, order].T)
+        buf("v_template_t", np.concatenate([data.v_template, j_template]).T.reshape(-1))
+        buf("blend_dirs", dirs.reshape(dirs.shape[0], 3 * (data.num_vertices + num_j)))
+        buf("weights_t", np.concatenate([data.weights.T, np.eye(num_j)], axis=1))
         buf("eye3", np.eye(3))
         buf("faces", data.faces, floating=False)
         buf("parents", data.parents, floating=False)
-        buf("level_order", order, floating=False)
-        buf("level_inverse", np.asarray(levels.inverse), floating=False)
-        buf("parent_pos", np.asarray([p for pos in levels.parent_pos for p in pos]),
-            floating=False)
-        buf("ancestors", np.asarray(lbs.ancestor_tables(levels)), floating=False)
+        for name in ("parent_pos", "order", "inverse"):  # the chain's indices
+            buf(f"chain_{name}", getattr(self._chain_tables, name).numpy(), floating=False)
+        for step, up in enumerate(self._chain_tables.ancestors):
+            buf(f"chain_up{step}", up.numpy(), floating=False)
         self._layout = self._input_layout()
         buf("input_zeros", np.zeros((1, self._layout[-1][2])))
 
@@ -146,7 +147,7 @@ class BodyModel(nn.Module):
 
     @property
     def num_vertices(self) -> int:
-        return self.weights_t.shape[1]
+        return self._num_vertices
 
     @property
     def dtype(self) -> torch.dtype:
@@ -158,9 +159,23 @@ class BodyModel(nn.Module):
 
     @property
     def chain_index(self) -> lbs.ChainIndex:
-        """The kinematic tree (level order) as :func:`lbs.skinning_transforms` takes it, on
-        this model's device."""
-        return lbs.ChainIndex(self._sizes, self._parent_index, self.parent_pos, self.ancestors)
+        """The kinematic tree as :func:`lbs.skinning_transforms` takes it, on this model's
+        device."""
+        t = self._chain_tables
+        ancestors = tuple(getattr(self, f"chain_up{s}") for s in range(len(t.ancestors)))
+        return lbs.ChainIndex(t.sizes, t.parent_slices, self.chain_parent_pos, ancestors,
+                              self.chain_order, self.chain_inverse)
+
+    def rest_points(self) -> tuple[Tensor, Tensor]:
+        """The rest mesh and rest joints as linear functions of the shape coefficients.
+
+        Returns:
+            ``(3, V + J)`` template and ``(K, 3, V + J)`` shape directions, coordinate-major:
+            the ``V`` vertices, then the ``J`` joints in joint order.
+        """
+        k = self.num_shape_coeffs
+        width = self.num_vertices + self.num_joints
+        return self.v_template_t.view(3, width), self.blend_dirs[:k].view(k, 3, width)
 
     def pose_width(self, part: str) -> int:
         """Axis-angle numbers of a pose part (``'pose_body'``: 63; 0 when the model lacks it)."""
@@ -245,20 +260,22 @@ class BodyModel(nn.Module):
         num_j, k = self.num_joints, self.num_shape_coeffs
         full = x[:, :3 * num_j].view(n, num_j, 3)
         shaped = k > 0 and any(name in rows for name in ("betas", "expression", "dmpls"))
-        # with nothing to differentiate, inference mode trims the per-operator overhead (a few
-        # per cent at small batches); its results are copied out into ordinary tensors, which
-        # is cheap only for a few bodies
+        # with nothing to differentiate, inference mode trims the per-operator overhead at small
+        # batches; the outputs are allocated outside it, so they are ordinary tensors
         tracked = torch.is_grad_enabled() and x.requires_grad
-        inference = n <= _INFERENCE_MODE_MAX_BATCH and not tracked and not (
+        differentiable = tracked or (
             torch.is_grad_enabled() and any(t.requires_grad for t in self.buffers()))
+        inference = n <= _INFERENCE_MODE_MAX_BATCH and not differentiable
+        out = None if differentiable else (x.new_empty(n, self.num_vertices, 3),
+                                           x.new_empty(n, num_j, 3))
         with torch.inference_mode() if inference else contextlib.nullcontext():
             moving = self._check(x, rows, tracked)
             coeffs = x[:, 3 * num_j:3 * num_j + k] if shaped else None
             trans_rows = x[:, 3 * num_j + k:] if "trans" in rows else None
-            verts, joints = self._pose(full, coeffs, trans_rows, moving if use_pose else (1, 1))
-        if inference:
-            verts, joints = verts.clone(), joints.clone()
-        return BodyOutput(verts, joints, self.faces, full)
+            points = self._pose(full, coeffs, trans_rows, moving if use_pose else (1, 1), out)
+        if out is None:
+            out = points[:, :self.num_vertices], points[:, self.num_vertices:]
+        return BodyOutput(out[0], out[1], self.faces, full)
 
     def _check(self, x: Tensor, rows: dict, tracked: bool) -> tuple[int, int]:
         """Raise :class:`InputError` naming a parameter that holds NaN or Inf; return the range
@@ -271,7 +288,10 @@ class BodyModel(nn.Module):
         num_j = self.num_joints
         if x.shape[0] == 0:
             return 1, num_j
-        stats = x.detach().abs().amax(0).tolist()
+        # one row: its values (their sum is finite, and each is non-zero, when their absolute
+        # values are); more rows: the column maxima of the absolute values
+        stats = x.tolist()[0] if x.shape[0] == 1 else \
+            torch.linalg.vector_norm(x.detach(), math.inf, dim=0).tolist()
         if not math.isfinite(sum(stats)):
             raise_non_finite(rows)
         if tracked:
@@ -281,25 +301,18 @@ class BodyModel(nn.Module):
         return (1 + nonzero[0] // 3, 2 + nonzero[-1] // 3) if nonzero else (1, 1)
 
     def _pose(self, full_pose: Tensor, coeffs: Tensor | None, trans: Tensor | None,
-              moving: tuple[int, int]) -> tuple[Tensor, Tensor]:
-        """LBS core: ``(N, J, 3)`` pose, ``(N, K)`` shape coefficients -> vertices, joints."""
-        n, num_j = full_pose.shape[:2]
-        rot = axis_angle_to_matrix(full_pose)  # (N, J, 3, 3), joint order
-        verts_t = self._blend(rot, coeffs, *moving)
-        if coeffs is not None:  # rest joints, level order
-            rest = torch.addmm(self.joint_template, coeffs, self.joint_dirs).view(n, num_j, 3)
-        else:
-            rest = self.joint_template.view(1, num_j, 3)
-        transforms = lbs.skinning_transforms(rot.index_select(1, self.level_order), rest,
-                                             self.chain_index)
-        verts = lbs.skin(transforms, self.weights_t, verts_t, trans)
-        joints = lbs.posed_joints(transforms, rest).index_select(1, self.level_inverse)
-        if trans is not None:
-            joints = joints + trans.unsqueeze(1)
-        return verts, joints
+              moving: tuple[int, int], out: tuple[Tensor, Tensor] | None) -> Tensor:
+        """LBS core: ``(N, J, 3)`` pose, ``(N, K)`` shape coefficients -> ``(N, V + J, 3)``
+        skinned vertices then joints, or into ``out`` (vertices, joints)."""
+        rot = axis_angle_to_matrix(full_pose)  # (N, J, 3, 3)
+        points_t = self._blend(rot, coeffs, *moving)  # (N or 1, 3, V + J)
+        rest = points_t[:, :, self.num_vertices:].transpose(1, 2)  # (N or 1, J, 3)
+        transforms = lbs.skinning_transforms(rot, rest, self.chain_index)
+        return lbs.skin(transforms, self.weights_t, points_t, trans, out=out)
 
     def _blend(self, rot: Tensor, coeffs: Tensor | None, a: int, b: int) -> Tensor:
-        """Rest mesh plus shape and pose blend shapes, coordinate-major ``(N or 1, 3, V)``.
+        """Rest points (vertices, then joints) plus shape and pose blend shapes, coordinate-major
+        ``(N or 1, 3, V + J)``.
 
         Pose blend shapes of joints ``[a, b)`` only; ``blend_dirs`` rows: K shape components,
         then 9 per non-root joint in joint order.

@@ -33,15 +33,11 @@ class JointPositions:
         with torch.no_grad():
             zero = torch.zeros(1, 63, dtype=body.dtype, device=body.device)
             rest = body(pose_body=zero).joints[0, :NUM_BODY_JOINTS]  # (22, 3) zero shape
-        levels = lbs.tree_levels(parents)
-        order = torch.as_tensor(levels.order, device=body.device)
         self.device = body.device
         self.dtype = body.dtype
         self.rest = rest
-        self._order = order
-        self._inverse = torch.as_tensor(levels.inverse, device=body.device)
-        self._rest_levels = rest.index_select(0, order).unsqueeze(0)  # (1, 22, 3) level order
-        self._chain = lbs.chain_index(levels, body.device)
+        self._rest = rest.unsqueeze(0)  # (1, 22, 3)
+        self._chain = lbs.chain_index(parents, body.device)
 
     @torch.no_grad()
     def __call__(self, pose_body: Tensor, chunk: int = 65536) -> Tensor:
@@ -52,10 +48,9 @@ class JointPositions:
             part = poses[s:s + chunk].reshape(-1, 21, 3)
             rot = axis_angle_to_matrix(part)
             eye = torch.eye(3, dtype=rot.dtype, device=rot.device).expand(len(part), 1, 3, 3)
-            rot = torch.cat([eye, rot], dim=1).index_select(1, self._order)
-            transforms = lbs.skinning_transforms(rot, self._rest_levels, self._chain)
-            joints = lbs.posed_joints(transforms, self._rest_levels)
-            out[s:s + chunk] = joints.index_select(1, self._inverse)
+            rot = torch.cat([eye, rot], dim=1)
+            transforms = lbs.skinning_transforms(rot, self._rest, self._chain)
+            out[s:s + chunk] = lbs.posed_joints(transforms, self._rest)
         return out
 
 

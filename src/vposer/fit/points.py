@@ -6,9 +6,10 @@ the targets only involve the joints or a few dozen marker vertices. :class:`Body
 the kinematic chain (:func:`vposer.body.lbs.skinning_transforms`)
 and skins only the chosen vertices, with the model's own shape and pose-corrective blend shapes.
 
-It reads the model's documented buffers (``joint_template``, ``joint_dirs``, ``v_template_t``,
-``blend_dirs``, ``weights_t``, ``level_order``, ``level_inverse``) and its ``chain_index`` and checks itself once against the model's full
-forward pass; when they disagree (a future model layout) it falls back to the full forward pass.
+It reads the model's :meth:`~vposer.body.BodyModel.rest_points`, its documented buffers
+(``blend_dirs``, ``weights_t``) and its ``chain_index``, and checks itself once against the
+model's full forward pass; when they disagree (a future model layout) it falls back to the full
+forward pass.
 """
 from __future__ import annotations
 
@@ -61,21 +62,23 @@ class BodyPoints:
     # -- setup ---------------------------------------------------------------------------------
     def _prepare(self, dev: torch.device, dt: torch.dtype) -> None:
         body, num_j, nb = self.body, self.num_joints, self.num_betas
-        self.order, self.inverse = body.level_order, body.level_inverse
+        num_v = body.num_vertices
         self.chain = body.chain_index
         self.eye3 = body.eye3
-        self.joint_template = body.joint_template.view(1, num_j, 3)  # level order
-        self.joint_dirs = body.joint_dirs[:nb].reshape(nb, num_j * 3)
+        template, shape_dirs = body.rest_points()  # (3, V + J), (K, 3, V + J)
+        self.joint_template = template[:, num_v:].t().contiguous().unsqueeze(0)  # (1, J, 3)
+        self.joint_dirs = shape_dirs[:nb, :, num_v:].transpose(1, 2).reshape(nb, num_j * 3)
         if self.vertex_indices is None:
             return
-        num_v, idx = body.num_vertices, self.vertex_indices
-        self.v_rest = body.v_template_t.view(3, num_v)[:, idx].unsqueeze(0)  # (1, 3, M)
-        dirs = body.blend_dirs.view(-1, 3, num_v)[:, :, idx]  # (K + P, 3, M)
+        idx = self.vertex_indices
+        self.v_rest = template[:, idx].unsqueeze(0)  # (1, 3, M)
+        rows = body.blend_dirs.shape[0]
+        dirs = body.blend_dirs.view(rows, 3, template.shape[1])[:, :, idx]  # (K + P, 3, M)
         m = dirs.shape[2]
         self.shape_dirs = dirs[:nb].reshape(nb, 3 * m)
         k = body.num_shape_coeffs
         self.pose_dirs = dirs[k:k + 9 * 21].reshape(9 * 21, 3 * m) if body.use_posedirs else None
-        self.weights = body.weights_t[:, idx]  # (J level order, M)
+        self.weights = body.weights_t[:, idx]  # (J, M)
 
     def _agrees(self) -> bool:
         g = torch.Generator().manual_seed(0)
@@ -130,8 +133,8 @@ class BodyPoints:
             rest = (self.joint_template.view(1, -1) + b @ self.joint_dirs).view(n, num_j, 3)
         else:
             rest = self.joint_template
-        transforms = lbs.skinning_transforms(rot.index_select(1, self.order), rest, self.chain)
-        joints = lbs.posed_joints(transforms, rest).index_select(1, self.inverse)
+        transforms = lbs.skinning_transforms(rot, rest, self.chain)
+        joints = lbs.posed_joints(transforms, rest)
         joints = joints + trans.to(dt).unsqueeze(1)
         if self.vertex_indices is None:
             return joints, None
