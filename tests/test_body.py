@@ -268,10 +268,16 @@ def test_float64_conversion_and_module_to(files):
 def test_cuda_matches_cpu(files):
     cpu = load_body(files["smplx"])
     gpu = load_body(files["smplx"], device="cuda")
-    p = random_params(cpu, 4, torch.float32)
-    a = cpu(**p).vertices
-    b = gpu(**{k: v.cuda() for k, v in p.items()}).vertices
-    assert b.device.type == "cuda" and (a - b.cpu()).abs().max() < 1e-5
+    for n in (4, 12):  # both chain paths
+        p = {k: v.repeat(12, 1)[:n] for k, v in random_params(cpu, n, torch.float32).items()}
+        a = cpu(**p)
+        b = gpu(**{k: v.cuda() for k, v in p.items()})
+        assert b.vertices.device.type == "cuda" and b.joints.device.type == "cuda"
+        assert (a.vertices - b.vertices.cpu()).abs().max() < 1e-5
+        assert (a.joints - b.joints.cpu()).abs().max() < 1e-5
+    pose = p["pose_body"].cuda().requires_grad_(True)  # the differentiable path
+    gpu(pose_body=pose).vertices.square().sum().backward()
+    assert pose.grad is not None and torch.isfinite(pose.grad).all()
 
 
 def test_open_body_from_synthetic_file(tmp_path):
