@@ -74,8 +74,9 @@ class BodyModel(nn.Module):
         self.path = data.path
         self.joint_names = tuple(data.joint_names)
         self.use_posedirs = bool(use_posedirs) and data.posedirs is not None
-        parents = data.parents.tolist()
-        self._chain_tables = lbs.chain_index(parents)  # device-independent parts
+        chain = lbs.chain_index(data.parents.tolist())  # its tensors become buffers below
+        self._chain_sizes, self._chain_slices = chain.sizes, chain.parent_slices
+        self._chain_steps = len(chain.ancestors)
 
         shape_blocks = self._shape_blocks(data, num_betas, num_expressions, dmpls, num_dmpls)
         shapes = np.concatenate(shape_blocks, axis=2)  # (V, 3, K)
@@ -106,9 +107,9 @@ class BodyModel(nn.Module):
         buf("eye3", np.eye(3))
         buf("faces", data.faces, floating=False)
         buf("parents", data.parents, floating=False)
-        for name in ("parent_pos", "order", "inverse"):  # the chain's indices
-            buf(f"chain_{name}", getattr(self._chain_tables, name).numpy(), floating=False)
-        for step, up in enumerate(self._chain_tables.ancestors):
+        for name in ("parent_pos", "order", "inverse"):
+            buf(f"chain_{name}", getattr(chain, name).numpy(), floating=False)
+        for step, up in enumerate(chain.ancestors):
             buf(f"chain_up{step}", up.numpy(), floating=False)
         self._layout = self._input_layout()
         buf("input_zeros", np.zeros((1, self._layout[-1][2])))
@@ -161,10 +162,9 @@ class BodyModel(nn.Module):
     def chain_index(self) -> lbs.ChainIndex:
         """The kinematic tree as :func:`lbs.skinning_transforms` takes it, on this model's
         device."""
-        t = self._chain_tables
-        ancestors = tuple(getattr(self, f"chain_up{s}") for s in range(len(t.ancestors)))
-        return lbs.ChainIndex(t.sizes, t.parent_slices, self.chain_parent_pos, ancestors,
-                              self.chain_order, self.chain_inverse)
+        ancestors = tuple(getattr(self, f"chain_up{s}") for s in range(self._chain_steps))
+        return lbs.ChainIndex(self._chain_sizes, self._chain_slices, self.chain_parent_pos,
+                              ancestors, self.chain_order, self.chain_inverse)
 
     def rest_points(self) -> tuple[Tensor, Tensor]:
         """The rest mesh and rest joints as linear functions of the shape coefficients.
