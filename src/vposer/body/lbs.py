@@ -100,14 +100,14 @@ def parent_index(levels: TreeLevels) -> list:
     return out
 
 
-def ancestor_tables(parents: Sequence[int]) -> list[list[int]]:
+def ancestor_tables(parents: Sequence[int], num_levels: int) -> list[list[int]]:
     """Pointer-jumping tables for :func:`chain_by_doubling`, in joint order.
 
     Table ``s`` maps each joint to its ancestor ``2 ** s`` steps up, with ``J`` (an identity
-    appended after the joints) above the root; ``ceil(log2(levels))`` tables in all.
+    appended after the joints) above the root; ``ceil(log2(num_levels))`` tables in all (at
+    least one), ``num_levels`` being the tree's depth plus one.
     """
     num_j = len(parents)
-    num_levels = len(tree_levels(parents).sizes)
     up = [int(p) if p >= 0 else num_j for p in parents] + [num_j]
     tables = []
     while len(tables) == 0 or (1 << len(tables)) < num_levels:
@@ -209,7 +209,7 @@ def chain_index(parents: Sequence[int], device: torch.device | str | None = None
         return torch.as_tensor(values, dtype=torch.long, device=device)
 
     return ChainIndex(levels.sizes, parent_index(levels), longs(flat),
-                      tuple(longs(up) for up in ancestor_tables(parents)), longs(levels.order),
+                      tuple(longs(up) for up in ancestor_tables(parents, len(levels.sizes))), longs(levels.order),
                       longs(levels.inverse))
 
 

@@ -281,9 +281,10 @@ class BodyModel(nn.Module):
         """Raise :class:`InputError` naming a parameter that holds NaN or Inf; return the range
         ``[a, b)`` of non-root joints whose pose blend shapes can be non-zero.
 
-        One reduction over the assembled row serves both: its column maxima. A joint at exactly
-        zero rotation (hands and face at rest) has a zero pose feature, so its rows of
-        ``posedirs`` can be skipped, unless a gradient must flow through them (``tracked``).
+        One pass over the assembled row serves both (its values for one body, the column maxima
+        of their absolute values for more). A joint at exactly zero rotation (hands and face at
+        rest) has a zero pose feature, so its rows of ``posedirs`` can be skipped, unless a
+        gradient must flow through them (``tracked``).
         """
         num_j = self.num_joints
         if x.shape[0] == 0:
