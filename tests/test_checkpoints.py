@@ -2,8 +2,10 @@
 import os
 import pickle
 import shutil
+import struct
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +161,88 @@ def test_instantiating_unknown_class_is_refused(tmp_path):
     torch.save({"state_dict": {}, "cb": torch.nn.Linear(2, 2)}, evil)
     with pytest.raises(UnsafePickleError, match="torch.nn.modules.linear.Linear"):
         load_model(evil)
+
+
+def _rewrite_pickle(source, target, edit):
+    """Copy a zip checkpoint, passing its ``data.pkl`` through ``edit(bytes) -> bytes``."""
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as out:
+        for name in src.namelist():
+            data = src.read(name)
+            out.writestr(name, edit(data) if name.endswith("data.pkl") else data)
+
+
+def _global(module, name):
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def _unicode(text):
+    return b"X" + struct.pack("<I", len(text)) + text.encode()
+
+
+def test_build_on_an_allowed_function_cannot_change_later_loads(v1_dir, tmp_path):
+    """BUILD with a slot state on ``torch._utils._rebuild_tensor_v2`` would set its
+    ``__defaults__`` (negating every tensor rebuilt afterwards) if the real function resolved."""
+    genuine = v1_dir / "snapshots" / "TR00_E009.pt"
+    before = load_torch_file(genuine)["bodyprior_dec_out.weight"].clone()
+    side = (_global("torch._utils", "_rebuild_tensor_v2") + b"N}" + _unicode("__defaults__")
+            + b"(}" + _unicode("neg") + b"\x88st" + b"s\x86b0")
+    poisoned = tmp_path / "TR00_E100.pt"
+    _rewrite_pickle(genuine, poisoned, lambda data: data[:-1] + side + b".")
+    load_torch_file(poisoned)  # its own data is the attacker's business
+    assert torch._utils._rebuild_tensor_v2.__defaults__ != ({"neg": True},)
+    assert torch.equal(load_torch_file(genuine)["bodyprior_dec_out.weight"], before)
+
+
+class _Scripted(torch.nn.Module):
+    def forward(self, x):
+        return x
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+def test_torchscript_archive_is_refused_before_anything_runs(tmp_path):
+    scripted = tmp_path / "TR00_E100.pt"
+    torch.jit.save(torch.jit.script(_Scripted()), scripted)
+    with pytest.raises(CheckpointError, match="TorchScript") as err:
+        load_torch_file(scripted)
+    assert "TR00_E100.pt" in str(err.value)
+
+
+def test_zip_bomb_and_crc_damage_are_refused(v1_dir, tmp_path):
+    genuine = v1_dir / "snapshots" / "TR00_E009.pt"
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(genuine) as src, \
+            zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in src.namelist():
+            out.writestr(name, src.read(name))
+        out.writestr(src.namelist()[0].split("/")[0] + "/data/999", bytes(200 << 20))
+    with pytest.raises(CheckpointError, match="declare") as err:
+        load_torch_file(bomb)
+    assert "bomb.pt" in str(err.value)
+
+    damaged = tmp_path / "damaged.pt"
+    data = bytearray(genuine.read_bytes())
+    with zipfile.ZipFile(genuine) as src:
+        record = next(r for r in src.infolist() if r.filename.endswith("/data/12"))
+    # the record's data follows its 30-byte local header, name and extra field
+    start = record.header_offset + 30 + len(record.filename.encode()) + len(record.extra)
+    data[start + record.file_size // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="CRC") as err:
+        load_torch_file(damaged)
+    assert "damaged.pt" in str(err.value)
+
+
+@pytest.mark.parametrize("tail, problem", [
+    (b"\x8e" + struct.pack("<Q", 1 << 42), "more data than fits"),  # BINBYTES8 of 4 TiB
+    (_unicode("xyz") + b"Q", "corrupt"),  # a persistent id that is not a tuple
+])
+def test_malformed_pickles_give_checkpoint_errors(v1_dir, tmp_path, tail, problem):
+    bad = tmp_path / "bad.pt"
+    _rewrite_pickle(v1_dir / "snapshots" / "TR00_E009.pt", bad,
+                    lambda data: data[:2] + tail + b".")
+    with pytest.raises(CheckpointError, match=problem) as err:
+        load_torch_file(bad)
+    assert "bad.pt" in str(err.value)
 
 
 def test_shapes_matching_no_architecture(v1_dir, tmp_path):
