@@ -311,3 +311,90 @@ def test_python3_pickle_and_kintree_root_variants(tmp_path, smpl_arrays):
         pickle.dump(arrays, fh, protocol=4)
     body = load_body(path)
     assert body.parents[0].item() == -1 and body.model_type == "smpl"
+
+
+def _op_global(module: str, name: str) -> bytes:
+    return b"c" + f"{module}\n{name}\n".encode()
+
+
+def _op_str(text: str) -> bytes:
+    return b"X" + struct.pack("<I", len(text)) + text.encode()
+
+
+def test_pickle_cannot_allocate_arrays_by_calling_numpy(tmp_path):
+    """A 100-byte pickle calling ``numpy.ndarray((3e7, 16), 'u1')`` would make the reader
+    convert 480 million values to float64 (3.8 GB)."""
+    call = (_op_global("numpy", "ndarray") + b"(J" + struct.pack("<i", 30_000_000) + b"K\x10t"
+            + _op_str("u1") + b"\x86R")
+    bomb = tmp_path / "bomb.pkl"
+    bomb.write_bytes(b"\x80\x02}" + _op_str("weights") + call + b"s.")
+    with pytest.raises(BodyModelError, match="ndarray directly") as err:
+        read_arrays(bomb)
+    assert "bomb.pkl" in str(err.value)
+
+
+def test_build_on_an_allowed_helper_stays_in_its_load(tmp_path):
+    from vposer.body import legacy_pickle
+
+    before = legacy_pickle._codecs_encode.__defaults__
+    poison = (_op_global("_codecs", "encode") + b"N}" + _op_str("__defaults__") + b"(K\x01t"
+              + b"s\x86b0")
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(b"\x80\x02" + poison + b"}.")
+    read_arrays(evil)
+    assert legacy_pickle._codecs_encode.__defaults__ == before
+
+
+def test_oversized_and_non_numeric_arrays_are_refused(tmp_path, smpl_arrays):
+    """An .npy header declaring more than the member holds; complex, string or fractional
+    values where real numbers or vertex indices belong."""
+    path = tmp_path / "m.npz"
+    np.savez(path, **smpl_arrays)
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    header = members["weights.npy"]
+    members["weights.npy"] = header.replace(b"(6890, 24)", b"(6890000000, 24)", 1)
+    huge = tmp_path / "huge.npz"
+    with zipfile.ZipFile(huge, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(BodyModelError, match="key 'weights' is unreadable.*declares") as err:
+        read_body_file(huge)
+    assert "huge.npz" in str(err.value)
+    for key, value, message in [
+        ("v_template", smpl_arrays["v_template"].astype(np.complex64), "expected real numbers"),
+        ("weights", smpl_arrays["weights"].astype(str), "expected real numbers"),
+        ("f", smpl_arrays["f"] + 0.5, "not an array of vertex indices"),
+    ]:
+        bad = tmp_path / f"bad_{key}.npz"
+        np.savez(bad, **dict(smpl_arrays, **{key: value}))
+        with pytest.raises(BodyModelError, match=message):
+            read_body_file(bad)
+    whole = tmp_path / "whole.npz"
+    np.savez(whole, **dict(smpl_arrays, f=smpl_arrays["f"].astype(np.float64)))
+    assert read_body_file(whole).faces.dtype == np.int64
+
+
+def test_truncated_npz_and_broken_sparse_matrix_are_named(tmp_path, smpl_arrays):
+    path = tmp_path / "m.npz"
+    np.savez(path, **smpl_arrays)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(path.read_bytes()[:100_000])
+    with pytest.raises(BodyModelError, match="damaged or truncated .npz"):
+        read_body_file(cut)
+    # a csc_matrix rebuilt without its state (REDUCE of copy_reg._reconstructor, no BUILD)
+    stub = (_op_global("copy_reg", "_reconstructor") + _op_global("scipy.sparse.csc", "csc_matrix")
+            + _op_global("__builtin__", "object") + b"N\x87R")
+    sparse = tmp_path / "sparse.pkl"
+    sparse.write_bytes(b"\x80\x02}" + _op_str("J_regressor") + stub + b"s.")
+    with pytest.raises(BodyModelError, match="unreadable csc sparse matrix"):
+        read_arrays(sparse)
+
+
+def test_dmpl_with_an_object_member_is_refused(tmp_path):
+    from vposer.body.files import read_dmpl
+
+    path = tmp_path / "dmpl.npz"
+    np.savez(path, eigvec=np.array([None, 1], dtype=object))
+    with pytest.raises(BodyModelError, match="dmpl.npz"):
+        read_dmpl(path, 6890)

@@ -32,6 +32,9 @@ __all__ = [
 
 PathLike = str | os.PathLike
 
+#: Values one array of a body-model file may hold: several times SMPL-X's ``posedirs`` (15
+#: million), far below what would exhaust memory once converted to float64.
+MAX_ARRAY_VALUES = 100_000_000
 _NEEDED_KEYS = ("v_template", "f", "weights", "kintree_table", "J_regressor", "J", "shapedirs",
                 "posedirs", "joint_names")
 
@@ -66,41 +69,38 @@ class BodyModelData:
         return self.parents.shape[0]
 
 
-def _npz_object_member(path: str, zf: zipfile.ZipFile, key: str) -> Any:
-    """Read an object-dtype member of an ``.npz`` through the restricted unpickler."""
+def _npz_member(path: str, npz: Any, zf: zipfile.ZipFile, key: str) -> Any:
+    """One member of an ``.npz``: numeric arrays by numpy, object arrays (pickled inside the
+    ``.npy``) through the restricted unpickler."""
     try:
         with zf.open(f"{key}.npy") as fh:
             version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                np.lib.format.read_array_header_1_0(fh)
-            else:
-                np.lib.format.read_array_header_2_0(fh)
-            payload = fh.read()
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise BodyModelError(f"key '{key}' is unreadable ({exc})", path) from exc
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+            if dtype.hasobject:
+                payload = fh.read()
+        if not dtype.hasobject:
+            declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            if declared > zf.getinfo(f"{key}.npy").file_size:
+                raise ValueError(f"its header declares {shape} {dtype}, more than the member holds")
+            return npz[key]
+    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile) as exc:
+        raise BodyModelError(f"key '{key}' is unreadable ({exc})", path) from None
     value = unpickle_restricted(payload, path)
     if isinstance(value, np.ndarray) and value.dtype == object and value.shape == ():
         value = value.item()
     return value
 
 
-def _read_npz(path: str) -> dict[str, Any]:
+def _read_npz(path: str, keys: tuple[str, ...] = _NEEDED_KEYS) -> dict[str, Any]:
+    """The members of an ``.npz`` named in ``keys`` (those present)."""
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise BodyModelError(f"not a readable .npz body-model file ({exc})", path) from exc
-    out: dict[str, Any] = {}
     with npz, zipfile.ZipFile(path) as zf:
-        for key in _NEEDED_KEYS:
-            if key not in npz.files:
-                continue
-            try:
-                out[key] = npz[key]
-            except ValueError:  # an object array: pickled inside the .npy
-                out[key] = _npz_object_member(path, zf, key)
-            except (OSError, EOFError, zipfile.BadZipFile) as exc:
-                raise BodyModelError(f"key '{key}' is unreadable ({exc})", path) from exc
-    return out
+        return {key: _npz_member(path, npz, zf, key) for key in keys if key in npz.files}
 
 
 def read_arrays(path: PathLike) -> dict[str, Any]:
@@ -116,6 +116,9 @@ def read_arrays(path: PathLike) -> dict[str, Any]:
         raise BodyModelError("no such body-model file", path)
     if zipfile.is_zipfile(path):
         return _read_npz(path)
+    with open(path, "rb") as fh:
+        if fh.read(4) == b"PK\x03\x04":
+            raise BodyModelError("a damaged or truncated .npz (zip) archive", path)
     data = load_legacy_pickle(path)
     if not isinstance(data, dict):
         raise BodyModelError(f"not a body-model file (the pickle holds a {type(data).__name__}, "
@@ -134,8 +137,16 @@ def _float_array(arrays: dict, key: str, path: str, ndim: int) -> np.ndarray:
     if chumpy_name:
         raise BodyModelError(f"key '{key}' holds a chumpy expression ({chumpy_name}) that cannot "
                              "be evaluated without chumpy; re-save the model as .npz", path)
+    raw = arrays[key]
+    size = int(np.prod(np.shape(raw), dtype=np.float64))
+    if size > MAX_ARRAY_VALUES:
+        raise BodyModelError(f"key '{key}' has shape {np.shape(raw)}: more values than any body "
+                             f"model holds (at most {MAX_ARRAY_VALUES:,})", path)
+    kind = getattr(raw, "dtype", np.dtype(np.float64)).kind
+    if kind not in "biuf":
+        raise BodyModelError(f"key '{key}' has dtype {raw.dtype}; expected real numbers", path)
     try:
-        value = np.asarray(_dense(arrays[key]), dtype=np.float64)
+        value = np.asarray(_dense(raw), dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise BodyModelError(f"key '{key}' is not a numeric array ({exc})", path) from exc
     if value.ndim != ndim:
@@ -231,10 +242,13 @@ def arrays_to_data(arrays: dict, path: str, model_type: str | None = None) -> Bo
     names = kind.joint_names
     if "joint_names" in arrays and np.shape(arrays["joint_names"]) == (num_joints,):
         names = tuple(str(n) for n in np.asarray(arrays["joint_names"]).tolist())
-    try:
-        faces = np.asarray(_dense(arrays["f"])).astype(np.int64)
-    except (TypeError, ValueError) as exc:
-        raise BodyModelError(f"key 'f' is not an integer array ({exc})", path) from exc
+    faces = np.asarray(_dense(arrays["f"]))
+    integral = faces.dtype.kind in "iu" or (
+        faces.dtype.kind == "f" and bool(np.all(np.isfinite(faces) & (faces == np.round(faces)))))
+    if not integral:
+        raise BodyModelError(f"key 'f' is not an array of vertex indices (dtype {faces.dtype})",
+                             path)
+    faces = faces.astype(np.int64)
     data = BodyModelData(
         path=path,
         kind=kind,
@@ -271,7 +285,9 @@ def read_body_file(path: PathLike, model_type: str | None = None) -> BodyModelDa
 def read_dmpl(path: PathLike, num_vertices: int) -> np.ndarray:
     """Read DMPL soft-tissue components: ``eigvec`` (V, 3, D) float64."""
     path = os.fspath(path)
-    arrays = read_arrays(path) if not zipfile.is_zipfile(path) else dict(np.load(path))
+    if not os.path.isfile(path):
+        raise BodyModelError("no such DMPL file", path)
+    arrays = _read_npz(path, ("eigvec",)) if zipfile.is_zipfile(path) else read_arrays(path)
     if "eigvec" not in arrays:
         raise BodyModelError("missing key 'eigvec': not a DMPL file", path)
     eig = _float_array(arrays, "eigvec", path, 3)

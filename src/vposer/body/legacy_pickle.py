@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import types
 from typing import Any
 
 import numpy as np
@@ -52,14 +53,26 @@ class _SparseStub:
         self.state = state
 
 
+def _fresh(function: Any) -> Any:
+    """A new function object with ``function``'s code, defaults and globals."""
+    return types.FunctionType(function.__code__, function.__globals__, function.__name__,
+                              function.__defaults__, function.__closure__)
+
+
 def _numpy_globals() -> dict[str, Any]:
+    """The numpy names a body-model pickle may use, made anew for each load."""
     try:
         from numpy._core import multiarray, numeric
     except ImportError:  # numpy < 1.26
         from numpy.core import multiarray, numeric  # type: ignore[no-redef]
 
+    class ndarray:  # noqa: N801: stands for numpy.ndarray, which pickles name but never call
+        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+            raise pickle.UnpicklingError("the pickle calls numpy.ndarray directly; arrays are "
+                                         "only rebuilt from their stored data")
+
     def reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
-        if subtype is not np.ndarray:
+        if subtype is not ndarray:
             raise pickle.UnpicklingError(f"array subclass {subtype!r} is not allowed")
         return multiarray._reconstruct(np.ndarray, shape, dtype)
 
@@ -70,7 +83,7 @@ def _numpy_globals() -> dict[str, Any]:
         "_reconstruct": reconstruct,
         "scalar": multiarray.scalar,
         "_frombuffer": frombuffer,
-        "ndarray": np.ndarray,
+        "ndarray": ndarray,
         "dtype": np.dtype,
     }
 
@@ -113,15 +126,18 @@ class _RestrictedUnpickler(pickle.Unpickler):
         super().__init__(file, encoding="latin1")
         self._path = path
         self._numpy = _numpy_globals()
+        # fresh copies of the module's helpers: what a pickle's BUILD sets stays in this load
+        self._reconstructor = _fresh(_safe_reconstructor)
+        self._encode = _fresh(_codecs_encode)
         self._stub_types: dict[tuple[str, str], type] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         if module in ("__builtin__", "builtins") and name in _BUILTINS:
             return _BUILTINS[name]
         if module in ("copy_reg", "copyreg") and name == "_reconstructor":
-            return _safe_reconstructor
+            return self._reconstructor
         if module == "_codecs" and name == "encode":
-            return _codecs_encode
+            return self._encode
         if module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray",
                       "numpy.core.numeric", "numpy._core.numeric") and name in self._numpy:
             return self._numpy[name]
@@ -146,7 +162,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
 def _to_sparse(stub: _SparseStub, path: str) -> Any:
     import scipy.sparse as sp
 
-    state = stub.state if isinstance(stub.state, dict) else {}
+    state = getattr(stub, "state", None)
+    state = state if isinstance(state, dict) else {}
     shape = state.get("_shape", state.get("shape"))
     fmt = stub.sparse_format
     try:
