@@ -1,4 +1,5 @@
 """Loading every release layout safely, and every refusal naming the file and the problem."""
+import json
 import os
 import pickle
 import shutil
@@ -83,6 +84,57 @@ def test_native_round_trip_is_identical(v1_dir, v2_dir, v2_ref, tmp_path, target
 def test_native_save_is_atomic_and_leaves_no_temporaries(v2_dir, tmp_path):
     save_model(load_model(v2_dir), tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_native_save_interrupted_between_its_files_loads_the_new_model(v1_dir, v2_dir, tmp_path):
+    """The weights carry the config in their metadata and are written first: a stale
+    config.json beside them (the process died before replacing it) does not matter."""
+    target = tmp_path / "m"
+    save_model(load_model(v1_dir), target)
+    stale = (target / "config.json").read_text()
+    v2 = load_model(v2_dir)
+    save_model(v2, target)
+    (target / "config.json").write_text(stale)
+    again = load_model(target)
+    assert again.config == v2.config
+    for key, value in v2.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value)
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"num_neurons": 10_000_000}, "declares"),
+    ({"architecture": "v3"}, "architecture is 'v3'"),
+    ({"num_neurons": -5}, "not a positive integer"),
+    ({"format_version": "abc"}, "not a version number"),
+    ({"source": [1]}, "'source' is not a mapping"),
+])
+def test_native_config_is_checked_before_building(v1_dir, tmp_path, change, problem):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    target = tmp_path / "m.safetensors"
+    save_model(load_model(v1_dir), target)
+    with safe_open(str(target), framework="pt") as fh:
+        doc = json.loads(fh.metadata()["vposer_config"])
+    doc.update(change)
+    save_file(load_file(str(target)), str(target), metadata={"vposer_config": json.dumps(doc)})
+    with pytest.raises(CheckpointError, match=problem) as err:
+        load_model(target)
+    assert "m.safetensors" in str(err.value)
+
+
+def test_release_settings_with_yaml_aliases_are_refused(v2_dir, tmp_path):
+    from vposer.errors import ConfigError
+
+    release = tmp_path / "V02_fixture"
+    shutil.copytree(v2_dir, release)
+    settings = next(release.glob("*.yaml"))
+    levels = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 7))
+    settings.write_text(settings.read_text() + levels)
+    with pytest.raises(ConfigError, match="aliases") as err:
+        load_model(release)
+    assert settings.name in str(err.value)
 
 
 # -- refusals ------------------------------------------------------------------------------------

@@ -247,3 +247,25 @@ def test_cli_prepare(tree, tmp_path, capsys):
     assert "02_01_poses.npz" in captured.err
     assert len(load_prepared(out, "test")) == 50
     assert cli_main(["prepare", str(tmp_path / "missing"), "-o", str(out)]) == 1
+
+
+def test_output_set_aside_by_an_interrupted_swap_is_put_back(tmp_path):
+    """Killed between moving the old output aside and moving the new one in: the next run
+    restores the old output instead of deleting it."""
+    from vposer.data.prepared import atomic_output_dir
+
+    out = tmp_path / "prepared"
+    aside = tmp_path / ".prepared.old-12345"
+    aside.mkdir()
+    (aside / "summary.json").write_text("{}")
+    unfinished = tmp_path / ".prepared.tmp-abc"
+    unfinished.mkdir()
+    with pytest.raises(RuntimeError):
+        with atomic_output_dir(out):
+            raise RuntimeError("the new run fails too")
+    assert (out / "summary.json").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared"]
+    with atomic_output_dir(out) as tmp:
+        (tmp / "summary.json").write_text('{"new": 1}')
+    assert (out / "summary.json").read_text() == '{"new": 1}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared"]

@@ -29,12 +29,27 @@ def _file_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
+def _sync(path: PathLike) -> None:
+    """Flush a file's data, or a folder's entries, to disk (where the system allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # folders on some systems and file systems
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix); rename it to ``path`` on success.
 
-    Creates missing parent folders. On an exception the temporary file is removed and ``path``
-    is left as it was.
+    Creates missing parent folders. The data is flushed to disk before the rename and the folder
+    after it, so a crash leaves the old file or the new one. On an exception the temporary file
+    is removed and ``path`` is left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,7 +58,9 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.chmod(tmp, _file_mode(path))
+        _sync(tmp)
         os.replace(tmp, path)
+        _sync(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -4,7 +4,8 @@ A native model is either a directory holding ``model.safetensors`` and ``config.
 single ``.safetensors`` file whose metadata carries the same JSON under ``vposer_config``.
 The state-dict keys are those of the release the weights came from (v1 or v2 layout), so the
 format is lossless in both directions. Writes are atomic: a temporary file in the destination
-folder, then ``os.replace``.
+folder, then ``os.replace``; in a directory the weights (which carry the config in their
+metadata) are written first, and loading trusts that copy of the config.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError, PathLike
 from ..fileio import atomic_path
-from ..model import VPoser, VPoserConfig
-from .state_dicts import model_from_state_dict
+from ..model import ARCHITECTURES, VPoser, VPoserConfig
+from .state_dicts import infer_config, model_from_state_dict, strip_prefix
 
 FORMAT_NAME = "vposer"
 FORMAT_VERSION = 1
@@ -83,15 +84,41 @@ def _parse_document(text: str, where: Path) -> dict[str, Any]:
         raise CheckpointError(f"the model config is not valid JSON ({exc.msg}, line {exc.lineno})", where) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
         raise CheckpointError(f"not a vposer model config (no \"format\": \"{FORMAT_NAME}\")", where)
-    if int(doc.get("format_version", 0)) > FORMAT_VERSION:
+    version = doc.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise CheckpointError(f"the model config's format_version is {version!r}, not a version "
+                              "number", where)
+    if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"written by a newer vposer (format version {doc['format_version']}); upgrade vposer", where
+            f"written by a newer vposer (format version {version}); upgrade vposer", where
         )
+    for key in ("source", "training_config"):
+        if not isinstance(doc.get(key, {}), dict):
+            raise CheckpointError(f"the model config's {key!r} is not a mapping", where)
     return doc
 
 
+def _config(doc: dict[str, Any], where: Path) -> VPoserConfig:
+    """The architecture a config document declares (checked, not yet built)."""
+    arch, neurons, latent = doc.get("architecture"), doc.get("num_neurons"), doc.get("latent_dim")
+    if arch not in ARCHITECTURES:
+        raise CheckpointError(f"the model config's architecture is {arch!r}; expected one of "
+                              f"{', '.join(map(repr, ARCHITECTURES))}", where)
+    for name, value in (("num_neurons", neurons), ("latent_dim", latent)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise CheckpointError(f"the model config's {name} is {value!r}, not a positive "
+                                  "integer", where)
+    return VPoserConfig(arch, neurons, latent)
+
+
 def load_native(path: PathLike) -> VPoser:
-    """Load a native model directory or ``.safetensors`` file (see the module docstring)."""
+    """Load a native model directory or ``.safetensors`` file (see the module docstring).
+
+    The config in the weights' metadata, written in the same file as them, is the one used;
+    ``config.json`` only stands in for it when the metadata has none (so a save interrupted
+    between its two files still loads as the model that was being saved). The declared sizes
+    must match the tensors before any network is built.
+    """
     path = Path(path)
     weights = path / WEIGHTS_NAME if path.is_dir() else path
     try:
@@ -100,17 +127,24 @@ def load_native(path: PathLike) -> VPoser:
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"cannot read the safetensors weights, truncated or corrupt ({exc})", weights) from None
     doc: Optional[dict[str, Any]] = None
+    where = weights
     config_file = path / CONFIG_NAME if path.is_dir() else None
-    if config_file is not None and config_file.is_file():
-        doc = _parse_document(config_file.read_text(encoding="utf-8"), config_file)
-    elif METADATA_KEY in metadata:
+    if METADATA_KEY in metadata:
         doc = _parse_document(metadata[METADATA_KEY], weights)
+    elif config_file is not None and config_file.is_file():
+        try:
+            text = config_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"cannot read the model config ({exc})", config_file) from None
+        doc, where = _parse_document(text, config_file), config_file
     config = None
     if doc is not None:
-        try:
-            config = VPoserConfig(doc["architecture"], int(doc["num_neurons"]), int(doc["latent_dim"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"the model config lacks or garbles {exc}", config_file or weights) from None
+        config = _config(doc, where)
+        found = infer_config(strip_prefix(tensors), weights)
+        if found != config:
+            raise CheckpointError(
+                f"the config declares {config.to_dict()} but the weights hold {found.to_dict()}",
+                where)
     model = model_from_state_dict(tensors, weights, config)
     if doc is not None:
         source = doc.get("source", {})

@@ -86,12 +86,25 @@ def read_ini(path: Path) -> dict[str, Any]:
     return settings
 
 
+class _PlainYamlLoader(yaml.SafeLoader):
+    """The safe loader without aliases (``*name``): settings files have no use for them, and
+    nested aliases expand exponentially (or circularly) once the tree is walked."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{event.anchor}) are not allowed in settings files",
+                event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Parse a YAML file with the safe loader; refuses anything but a mapping."""
+    """Parse a YAML file with the safe loader, aliases refused; refuses anything but a mapping."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the settings file ({exc.strerror})", path) from None
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_PlainYamlLoader)  # noqa: S506
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the settings file ({exc})", path) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", path) from None
     if not isinstance(data, dict):

@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import InputError
+from ..fileio import write_text
 from .select import rodrigues
 from .skeleton import Skeleton, forward_kinematics
 
@@ -272,7 +273,7 @@ def write_bvh(path: PathLike, skeleton: Skeleton, local: np.ndarray,
     values = np.concatenate(cols, axis=1)
     lines += ["MOTION", f"Frames: {t}", f"Frame Time: {frame_time:.8f}"]
     lines += [" ".join(fmt.format(v) for v in row) for row in values]
-    Path(path).write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def _dfs(skeleton: Skeleton, j: int, out: List[int]) -> None:

@@ -148,7 +148,9 @@ class atomic_output_dir:
 
     An existing prepared directory (one holding ``summary.json``) or an empty one is replaced;
     any other existing non-empty directory is refused, so user files are never clobbered. On an
-    exception the temporary folder is removed and ``out`` is left as it was.
+    exception the temporary folder is removed and ``out`` is left as it was. The old directory is
+    set aside (``.NAME.old-PID``) for the instant between the two renames; if the process dies
+    there, the next run puts it back.
     """
 
     def __init__(self, out: PathLike):
@@ -156,14 +158,13 @@ class atomic_output_dir:
 
     def __enter__(self) -> Path:
         out = self.out
+        self._recover()
         if out.exists() and not out.is_dir():
             raise InputError("exists and is not a directory", out)
         if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").exists():
             raise InputError("exists, is not empty and is not a prepared directory; "
                              "refusing to overwrite", out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        for stale in out.parent.glob(f".{out.name}.tmp-*"):  # leftovers of an interrupted run
-            shutil.rmtree(stale, ignore_errors=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         os.chmod(self.tmp, 0o777 & ~_umask())  # mkdtemp makes it private
         return self.tmp
@@ -174,11 +175,25 @@ class atomic_output_dir:
             return
         old = None
         if self.out.exists():
-            old = self.out.parent / f".{self.out.name}.tmp-old-{os.getpid()}"
+            old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
             os.replace(self.out, old)
         os.replace(self.tmp, self.out)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+    def _recover(self) -> None:
+        """Tidy up after an interrupted run: remove unfinished outputs (``.NAME.tmp-*``); put
+        back a previous output set aside (``.NAME.old-*``) if the new one never replaced it."""
+        out = self.out
+        if not out.parent.is_dir():
+            return
+        for stale in out.parent.glob(f".{out.name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        for old in sorted(out.parent.glob(f".{out.name}.old-*")):
+            if out.exists():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(old, out)
 
 
 @dataclass
