@@ -91,3 +91,23 @@ def test_errors_pass_through(paths, tmp_path):
         bm(pose_body=torch.zeros(3, 63))
     with pytest.raises(TypeError):
         BodyModel()
+
+
+def test_original_buffers_type_names_and_params_width(paths):
+    """The arrays read as the original's buffers; v1 names ``mano_left`` / ``mano_right``;
+    ``params['betas']`` sets ``num_betas``; a personalised rest shape is refused, not ignored."""
+    arrays = random_body_arrays("smplh", seed=len("smplh"), num_shape_components=16)
+    bm = BodyModel(paths["smplh"], "smplh", params={"betas": np.zeros((1, 16))})
+    assert bm.num_betas == 16 and bm.betas.shape == (1, 16) and bm.dtype == torch.float32
+    parents = torch.as_tensor(arrays["kintree_table"][0].astype(np.int32).astype(np.int64))
+    assert torch.equal(bm.kintree_table, torch.stack([parents, torch.arange(52)]))
+    assert bm.kintree_table[0, 0] == -1
+    for name, value in [("v_template", arrays["v_template"]), ("weights", arrays["weights"]),
+                        ("shapedirs", arrays["shapedirs"]), ("J_regressor", arrays["J_regressor"]),
+                        ("posedirs", arrays["posedirs"].reshape(-1, 459).T)]:
+        assert torch.equal(getattr(bm, name), torch.as_tensor(value)), name
+    for side in ("mano_left", "mano_right"):
+        assert BodyModel(paths["mano"], side).model_type == "mano"
+    with pytest.raises(InputError, match="v_template"):
+        bm(v_template=torch.zeros(6890, 3))
+    assert bm(unknown_key=1).v.shape == (1, 6890, 3)  # other extra keywords: ignored, as before

@@ -65,8 +65,17 @@ def test_v2_load_model_semantics_match_reference(v2_dir, v2_ref):
     assert torch.allclose(q.scale.cpu(), torch.tensor(v2_ref["encode_std"]), rtol=1e-4, atol=1e-5)
     fwd = vp(torch.tensor(v2_ref["encode_input_aa"]).to(next(vp.parameters()).device))
     assert {"pose_body", "pose_body_matrot", "poZ_body_mean", "poZ_body_std", "q_z"} <= set(fwd)
-    _, only_ps = load_model(str(v2_dir), load_only_ps=True)
+    only_ps = load_model(str(v2_dir), load_only_ps=True)  # the settings alone, as the original
     assert only_ps.general.rnd_seed == 100
+    assert ps.logging.best_model_fname.endswith(".ckpt") and "epoch=13" in ps.logging.best_model_fname
+    # encoder_net and decoder_net on their own return what the original's did
+    x = torch.tensor(v2_ref["encode_input_aa"])
+    q_net = vp.encoder_net(x)
+    assert isinstance(q_net, torch.distributions.Normal)
+    assert torch.allclose(q_net.scale, torch.tensor(v2_ref["encode_std"]), rtol=1e-4, atol=1e-5)
+    matrices = vp.decoder_net(torch.tensor(v2_ref["z"]))
+    assert matrices.shape == (len(v2_ref["z"]) * 21, 3, 3)
+    assert (matrices.reshape(-1, 21, 9) - torch.tensor(v2_ref["decode_pose_body_matrot"])).abs().max() < 5e-5
 
 
 def test_vp_model_modes_that_would_execute_code_are_refused(v1_dir):
@@ -74,6 +83,33 @@ def test_vp_model_modes_that_would_execute_code_are_refused(v1_dir):
 
     with pytest.raises(ValueError, match="never"):
         load_vposer(str(v1_dir), vp_model="model")
+
+
+class _UserVPoser(torch.nn.Module):
+    """A class of the caller's own with v1's layer names (as the original's vp_model=VPoser)."""
+
+    def __init__(self, num_neurons, latentD, data_shape):
+        super().__init__()
+        n, nn = num_neurons, torch.nn
+        self.bodyprior_enc_bn1, self.bodyprior_enc_fc1 = nn.BatchNorm1d(63), nn.Linear(63, n)
+        self.bodyprior_enc_bn2, self.bodyprior_enc_fc2 = nn.BatchNorm1d(n), nn.Linear(n, n)
+        self.bodyprior_enc_mu, self.bodyprior_enc_logvar = nn.Linear(n, latentD), nn.Linear(n, latentD)
+        self.bodyprior_dec_fc1, self.bodyprior_dec_fc2 = nn.Linear(latentD, n), nn.Linear(n, n)
+        self.bodyprior_dec_out = nn.Linear(n, 126)
+
+
+def test_vp_model_class_and_settings_paths(v1_dir):
+    from human_body_prior.tools.model_loader import load_vposer
+    from human_body_prior.train.vposer_smpl import VPoser
+
+    reference, ps = load_vposer(str(v1_dir))
+    assert ps.best_model_fname.endswith("TR00_E096.pt") and ps.work_dir == str(v1_dir)
+    same, _ = load_vposer(str(v1_dir), vp_model=VPoser)
+    assert isinstance(same, VPoser)
+    own, _ = load_vposer(str(v1_dir), vp_model=_UserVPoser)
+    assert isinstance(own, _UserVPoser) and not own.training
+    for key, value in reference.state_dict().items():
+        assert torch.equal(own.state_dict()[key], value)
 
 
 @pytest.mark.render
@@ -111,4 +147,6 @@ def test_second_tutorial_snippet_runs_verbatim(v1_dir, tmp_path):
     npz = [p for p in out if p.suffix == ".npz"]
     assert len(png) == 1 and len(npz) == 1 and png[0].stem == npz[0].stem
     assert Image.open(png[0]).size == (2000, 1200)
-    assert np.load(npz[0])["pose"].shape == (5, 63)
+    assert np.load(npz[0])["pose"].shape == (5, 1, 21, 3)  # as the original saved it
+    again = sample_vposer(expr_dir=expr_dir, bm=bm, num_samples=1, seed=3, cell_size=64)
+    assert isinstance(again, np.ndarray) and again.shape == (1, 1, 21, 3)

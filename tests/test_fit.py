@@ -277,6 +277,30 @@ def test_ik_engine_compat(model, body, tmp_path):
     assert after < before
 
 
+def test_ik_engine_takes_the_original_options_and_starting_point(model, body, tmp_path):
+    """ADAM with the original's option names, betas narrower than ``num_betas``, no data loss
+    (SmoothL1), and the default start: the encoder mean of the zero pose, not z = 0."""
+    from human_body_prior.models.ik_engine import IK_Engine
+
+    vposer.save_model(model, tmp_path / "model")
+    (pose, _, _), _ = _scene(model, body, 2, seed=12)
+    with torch.no_grad():
+        target = body(pose_body=pose).joints
+    source = _SourceJoints(body)
+    still = IK_Engine(str(tmp_path / "model"), None, verbosity=0,
+                      optimizer_args={"type": "ADAM", "max_iter": 0, "tolerance_change": 1e-5})
+    out = still(source, target, {"betas": torch.zeros(2, 10)})
+    with torch.no_grad():
+        start = model.encode(torch.zeros(2, 63)).mean
+    assert torch.equal(out["poZ_body"], start) and start.abs().max() > 0
+    assert out["betas"].shape == (2, 10)
+    adam = IK_Engine(str(tmp_path / "model"), torch.nn.MSELoss(reduction="sum"), verbosity=0,
+                     optimizer_args={"type": "ADAM", "max_iter": 30, "lr": 0.05,
+                                     "tolerance_change": 1e-5})
+    moved = adam(source, target, {})
+    assert not torch.equal(moved["poZ_body"], start)
+
+
 # -- likelihood ---------------------------------------------------------------------------------
 def test_likelihood_is_seeded_and_bounded_by_the_elbo(model):
     poses = model.sample(8, seed=3).axis_angle

@@ -10,8 +10,11 @@
   ``forward(**params)`` with zeros for the fields not given.
 
 The call is v1 when a model type string follows the path (or ``batch_size`` / ``params`` is
-given). ``forward`` returns an object with ``.v`` (N, V, 3), ``.Jtr`` (N, J, 3), ``.f`` (F, 3)
-and ``.full_pose`` (N, 3 J), also readable as a dict.
+given; v1's ``'mano_left'`` / ``'mano_right'`` are MANO). ``forward`` returns an object with
+``.v`` (N, V, 3), ``.Jtr`` (N, J, 3), ``.f`` (F, 3) and ``.full_pose`` (N, 3 J), also readable as a
+dict. The model's arrays read as the original's buffers: ``kintree_table`` (2, J), ``v_template``
+(V, 3), ``weights`` (V, J), ``shapedirs`` (V, 3, B), ``posedirs`` (P, 3 V), ``J_regressor``
+(J, V).
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from vposer.body import load_body
+from vposer.body import load_body, read_body_file
+from vposer.errors import InputError
 
 __all__ = ["BodyModel", "BodyModelOutput"]
 
@@ -67,6 +71,12 @@ class BodyModel(nn.Module):
         if path is None:
             raise TypeError("BodyModel() needs the body-model file (bm_fname / bm_path)")
         model_type = a.get("model_type")
+        if isinstance(model_type, str) and model_type.lower() in ("mano_left", "mano_right"):
+            model_type = "mano"
+        params = a.get("params") or {}
+        if v1 and params.get("betas") is not None and "num_betas" not in a:
+            a["num_betas"] = int(torch.as_tensor(params["betas"]).reshape(
+                int(a.get("batch_size", 1)), -1).shape[1])
         self.core = load_body(
             path, model_type=model_type,
             num_betas=a.get("num_betas", 10),
@@ -84,7 +94,8 @@ class BodyModel(nn.Module):
         self.batch_size = int(a.get("batch_size", 1))
         self.v1 = v1
         if v1:
-            self._make_parameters(a.get("params") or {})
+            self._make_parameters(params)
+        self._j_regressor: torch.Tensor | None = None
 
     def _widths(self) -> dict[str, int]:
         core = self.core
@@ -110,6 +121,52 @@ class BodyModel(nn.Module):
         """``(F, 3)`` long triangle vertex indices."""
         return self.core.faces
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.core.dtype
+
+    @property
+    def kintree_table(self) -> torch.Tensor:
+        """``(2, J)`` long: parents (root -1), then the joint indices."""
+        parents = self.core.parents
+        return torch.stack([parents, torch.arange(len(parents), device=parents.device)])
+
+    @property
+    def v_template(self) -> torch.Tensor:
+        """``(V, 3)`` rest vertices."""
+        core = self.core
+        return core.v_template_t.view(3, -1)[:, :core.num_vertices].t()
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """``(V, J)`` skinning weights."""
+        return self.core.weights_t[:, :self.core.num_vertices].t()
+
+    @property
+    def shapedirs(self) -> torch.Tensor:
+        """``(V, 3, B)`` shape (then expression, then DMPL) components in use."""
+        core = self.core
+        dirs = core.blend_dirs[:core.num_shape_coeffs].view(core.num_shape_coeffs, 3, -1)
+        return dirs[:, :, :core.num_vertices].permute(2, 1, 0)
+
+    @property
+    def posedirs(self) -> torch.Tensor:
+        """``(P, 3 V)`` pose blend shapes, 9 rows per non-root joint (the original's layout)."""
+        core = self.core
+        rows = core.blend_dirs[core.num_shape_coeffs:].view(-1, 3, core.blend_dirs.shape[1] // 3)
+        return rows[:, :, :core.num_vertices].transpose(1, 2).reshape(rows.shape[0], -1)
+
+    @property
+    def J_regressor(self) -> torch.Tensor:  # noqa: N802 (original name)
+        """``(J, V)`` joint regressor (read from the model file on first use)."""
+        if self._j_regressor is None:
+            data = read_body_file(self.core.path, self.core.model_type)
+            if data.J_regressor is None:
+                raise AttributeError("this body model has fixed rest joints, no J_regressor")
+            self._j_regressor = torch.as_tensor(data.J_regressor, dtype=self.core.dtype,
+                                                device=self.core.device)
+        return self._j_regressor
+
     def forward(self, root_orient: Any = None, pose_body: Any = None, pose_hand: Any = None,
                 pose_jaw: Any = None, pose_eye: Any = None, betas: Any = None, trans: Any = None,
                 dmpls: Any = None, expression: Any = None, return_dict: bool = False,
@@ -120,6 +177,10 @@ class BodyModel(nn.Module):
             :class:`BodyModelOutput` (or a plain dict with ``return_dict=True``) holding ``v``,
             ``Jtr``, ``f``, ``full_pose`` (N, 3 J) and the pose fields used.
         """
+        unsupported = [k for k in ("v_template", "joints", "v_shaped") if kwargs.get(k) is not None]
+        if unsupported:
+            raise InputError(f"BodyModel.forward: {', '.join(unsupported)} (a personalised rest "
+                             "shape) is not supported by this compatibility layer")
         given = {"root_orient": root_orient, "pose_body": pose_body, "pose_hand": pose_hand,
                  "pose_jaw": pose_jaw, "pose_eye": pose_eye, "betas": betas, "trans": trans,
                  "dmpls": dmpls, "expression": expression}

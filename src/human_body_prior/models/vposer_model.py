@@ -7,7 +7,11 @@ import torch
 from torch import Tensor
 from torch.distributions import Normal
 
+import torch.nn.functional as F
+from torch import nn
+
 from vposer.model import V2Layers, VPoserConfig
+from vposer.rotations import rotation_6d_to_matrix
 
 from ..train.vposer_smpl import numpy_latent
 
@@ -22,8 +26,30 @@ def _get(tree: Any, key: str, default: Any) -> Any:
     return getattr(tree, key, default)
 
 
+class NormalDistDecoder(nn.Module):
+    """Index 8 of ``encoder_net``: heads ``mu`` and ``logvar``; returns
+    ``Normal(mu, softplus(logvar))`` over ``(N, latentD)``, as the original."""
+
+    def __init__(self, num_feat_in: int, latentD: int):  # noqa: N803 (original name)
+        super().__init__()
+        self.mu = nn.Linear(num_feat_in, latentD)
+        self.logvar = nn.Linear(num_feat_in, latentD)
+
+    def forward(self, x: Tensor) -> Normal:
+        return Normal(self.mu(x), F.softplus(self.logvar(x)))
+
+
+class ContinousRotReprDecoder(nn.Module):  # the original's spelling
+    """Index 6 of ``decoder_net``: ``(N, 126)`` 6D numbers to ``(N * 21, 3, 3)`` matrices."""
+
+    def forward(self, module_input: Tensor) -> Tensor:
+        return rotation_6d_to_matrix(module_input.reshape(-1, 6))
+
+
 class VPoser(V2Layers):
-    """v2 VPoser with the original constructor ``VPoser(model_ps)`` and dict outputs."""
+    """v2 VPoser with the original constructor ``VPoser(model_ps)`` and dict outputs;
+    ``encoder_net(x)`` returns the posterior ``Normal`` and ``decoder_net(z)`` rotation matrices
+    ``(N * 21, 3, 3)``, as in the original (same parameters and state-dict names)."""
 
     def __init__(self, model_ps: Any = None):
         params = _get(model_ps, "model_params", None)
@@ -32,6 +58,14 @@ class VPoser(V2Layers):
         super().__init__(VPoserConfig("v2", num_neurons=neurons, latent_dim=latent))
         self.latentD = latent
         self.num_joints = 21
+        self.encoder_net[8] = NormalDistDecoder(neurons, latent)
+        self.decoder_net[6] = ContinousRotReprDecoder()
+
+    def _encode_flat(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        for layer in self.encoder_net[:8]:
+            x = layer(x)
+        head = self.encoder_net[8]
+        return head.mu(x), F.softplus(head.logvar(x))
 
     def encode(self, pose_body: Tensor) -> Normal:
         return super().encode(pose_body)

@@ -29,23 +29,43 @@ def _as_compat(model: vposer.VPoser) -> torch.nn.Module:
 
 
 def _settings(expr_dir: Path, model: vposer.VPoser) -> Settings:
+    """The v1 ini's settings, with the paths the original sets on loading: the snapshot read
+    (``best_model_fname``) and the release folder (``work_dir``)."""
     _, settings = find_settings(expr_dir) if expr_dir.is_dir() else (None, {})
     data = dict(settings)
     if "snapshot" in model.info:
-        data.setdefault("best_model_fname", model.info["snapshot"])
+        data["best_model_fname"] = model.info["snapshot"]
+    if expr_dir.is_dir():
+        data["work_dir"] = str(expr_dir)
     return Settings(data)
 
 
-def load_vposer(expr_dir: str, vp_model: str = "snapshot") -> tuple[torch.nn.Module, Settings]:
+def _user_class(model_class: type, model: vposer.VPoser) -> torch.nn.Module:
+    """An instance of the caller's own VPoser class (the original's ``vp_model=VPoser``)
+    holding the loaded weights; this package's compat classes come straight from the model."""
+    if issubclass(model_class, (VPoserV1, VPoserV2)):
+        return _as_compat(model)
+    c = model.config
+    instance = model_class(num_neurons=c.num_neurons, latentD=c.latent_dim, data_shape=[1, 21, 3])
+    instance.load_state_dict(model.state_dict())
+    return instance.eval()
+
+
+def load_vposer(expr_dir: str, vp_model: Any = "snapshot") -> tuple[torch.nn.Module, Settings]:
     """Load a trained VPoser release directory; returns ``(model, ps)`` in eval mode on the CPU.
 
-    ``vp_model='snapshot'`` (the only mode) reads the snapshot with the highest epoch in its name.
-    ``ps`` exposes the settings file's keys as attributes (``ps.latentD``, ...).
+    ``vp_model='snapshot'`` reads the snapshot with the highest epoch in its name into this
+    package's v1/v2 class; a class (the original's ``vp_model=VPoser``) is instantiated with the
+    release's sizes and given the same weights. ``ps`` exposes the settings file's keys as
+    attributes (``ps.latentD``, ...), with ``best_model_fname`` the snapshot read.
     """
+    if isinstance(vp_model, type):
+        model = vposer.load_model(expr_dir)
+        return _user_class(vp_model, model), _settings(Path(expr_dir), model)
     if vp_model != "snapshot":
         raise ValueError(
             f"vp_model={vp_model!r} would import the model code shipped beside the weights, which "
-            "this package never does; use vp_model='snapshot'"
+            "this package never does; use vp_model='snapshot' or pass a VPoser class"
         )
     model = vposer.load_model(expr_dir)
     return _as_compat(model), _settings(Path(expr_dir), model)
@@ -59,19 +79,24 @@ def load_model(
     disable_grad: bool = True,
     custom_ps: Optional[Any] = None,
     comp_device: str = "gpu",
-) -> tuple[Any, Settings]:
-    """The v2 loader: returns ``(model, cfg)``.
+) -> Any:
+    """The v2 loader: returns ``(model, cfg)``, or ``cfg`` alone with ``load_only_ps=True``.
 
     The ``vp_model.`` prefix of Lightning checkpoints is removed whatever
     ``remove_words_in_model_weights`` says; ``model_code`` may be this package's ``VPoser`` class
     (or any ``nn.Module`` class taking the config and holding the v2 layer names).
+    ``cfg.logging.best_model_fname`` is the snapshot read.
     """
     expr_path = Path(expr_dir)
     _, settings = find_settings(expr_path) if expr_path.is_dir() else (None, {})
     cfg = Settings(dict(custom_ps or settings))
     if load_only_ps:
-        return None, cfg
+        return cfg
     loaded = vposer.load_model(expr_dir)
+    if "snapshot" in loaded.info:
+        logging = dict(cfg.get("logging") or {})
+        logging["best_model_fname"] = loaded.info["snapshot"]
+        cfg.logging = logging
     if model_code is None or model_code in (VPoserV1, VPoserV2):
         model = _as_compat(loaded)
     else:

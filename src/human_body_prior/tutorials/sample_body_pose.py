@@ -7,7 +7,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from vposer.render import body_vertices, render_grid, save_image, save_poses
+from vposer.fileio import atomic_path
+from vposer.render import body_vertices, render_grid, save_image
 
 from ..tools.model_loader import load_vposer
 
@@ -16,23 +17,27 @@ __all__ = ["sample_vposer"]
 VIEW_ANGLES = (0, 90, -90)
 
 
-def sample_vposer(exp_dir: str, bm: Any, num_samples: int = 5, vp_model: str = "snapshot",
+def sample_vposer(expr_dir: str, bm: Any, num_samples: int = 5, vp_model: Any = "snapshot",
                   seed: Optional[int] = None, cell_size: int = 400) -> np.ndarray:
     """Sample ``num_samples`` poses, render them on ``bm`` at 0, 90 and -90 degrees about the vertical
     axis (rows = angles, columns = samples; 2000 x 1200 for 5 samples) and write the picture to
-    ``exp_dir/evaluations/pose_generation/<id>.png`` with the poses (key ``pose``) in ``<id>.npz``.
+    ``expr_dir/evaluations/pose_generation/<id>.png`` with the poses in ``<id>.npz`` (key
+    ``pose``, ``(num_samples, 1, 21, 3)`` as the original wrote it; also ``pose_body``,
+    ``(num_samples, 63)``).
 
     ``bm`` is any body model: the compat ``BodyModel``, a ``vposer.BodyModel``.
-    Returns the sampled poses, ``(num_samples, 1, 21, 3)`` axis-angle.
+    Returns the sampled poses, a ``(num_samples, 1, 21, 3)`` float32 numpy array of axis-angle.
     """
-    vposer_pt, _ = load_vposer(exp_dir, vp_model=vp_model)
+    vposer_pt, _ = load_vposer(expr_dir, vp_model=vp_model)
     poses = vposer_pt.sample_poses(num_poses=num_samples, seed=seed)
-    pose_body = poses.reshape(num_samples, 63).cpu().numpy().astype(np.float32)
+    pose = poses.reshape(num_samples, 1, 21, 3).cpu().numpy().astype(np.float32)
+    pose_body = pose.reshape(num_samples, 63)
     vertices, faces = body_vertices(bm, pose_body)
     image = render_grid(vertices, faces, angles=VIEW_ANGLES, cell_size=cell_size)
-    out_dir = Path(exp_dir) / "evaluations" / "pose_generation"
+    out_dir = Path(expr_dir) / "evaluations" / "pose_generation"
     name = uuid.uuid4().hex[:8]
     save_image(image, out_dir / f"{name}.png")
-    save_poses(out_dir / f"{name}.npz", pose_body)
+    with atomic_path(out_dir / f"{name}.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, pose=pose, pose_body=pose_body)
     print(f"sample_vposer: wrote {out_dir / (name + '.png')}")
-    return poses
+    return pose
