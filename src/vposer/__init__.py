@@ -36,6 +36,7 @@ _EXPORTS = {
     "ConfigError": "vposer.errors",
     "BodyModelError": "vposer.errors",
     "InputError": "vposer.errors",
+    "OutputError": "vposer.errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -43,3 +43,8 @@ class BodyModelError(VPoserError):
 
 class InputError(VPoserError):
     """An argument (pose array, latent code, ...) has the wrong shape, dtype or values."""
+
+
+class OutputError(VPoserError):
+    """An output file cannot be written there: a missing or unwritable folder, a directory in
+    the way, a full disk, a format the writer cannot store."""

@@ -14,9 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Union
 
+from .errors import OutputError
+
 PathLike = Union[str, os.PathLike]
 
-__all__ = ["atomic_path", "write_json", "write_text"]
+__all__ = ["atomic_path", "check_writable", "write_json", "write_text"]
 
 
 def _file_mode(path: Path) -> int:
@@ -43,24 +45,51 @@ def _sync(path: PathLike) -> None:
         os.close(fd)
 
 
+def check_writable(path: PathLike) -> None:
+    """Raise :class:`~vposer.errors.OutputError` if a file cannot be written at ``path``:
+    a directory there, a file where a parent folder should be, or no write permission in the
+    nearest existing folder. Creates nothing (callers check their outputs before long work)."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError("is a directory; expected a file name", path)
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot write: {str(folder)!r} is a file, not a folder", path)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write: no permission in {str(folder)!r}", path)
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix); rename it to ``path`` on success.
 
-    Creates missing parent folders. The data is flushed to disk before the rename and the folder
+    Creates missing parent folders. An :class:`OSError` (no folder, no permission, full disk, a
+    format the writer refuses) becomes :class:`~vposer.errors.OutputError` naming ``path``. The
+    data is flushed to disk before the rename and the folder
     after it, so a crash leaves the old file or the new one. On an exception the temporary file
     is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
+    check_writable(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
+                                   dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write here ({exc.strerror or exc})", path) from None
     try:
         yield Path(tmp)
         os.chmod(tmp, _file_mode(path))
         _sync(tmp)
         os.replace(tmp, path)
         _sync(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise OutputError(f"cannot write ({exc.strerror or exc})", path) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

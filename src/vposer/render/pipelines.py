@@ -2,12 +2,12 @@
 interpolation animations. The CLI and the ``human_body_prior`` compat layer call these."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from ..errors import InputError
+from ..posefiles import load_poses
 from .animation import render_animation
 from .grid import DEFAULT_ANGLES, render_grid
 from .io import PathLike
@@ -85,32 +85,12 @@ def pose_grid(
 
 
 def load_pose(path: PathLike, index: int = 0) -> np.ndarray:
-    """One body pose ``(63,)`` from an ``.npz`` (key ``pose_body``, ``pose`` or AMASS ``poses``) or ``.npy``.
-
-    Arrays of 63 (or 21 x 3) values per row are body poses; rows of 66 values or more are full
-    SMPL-family poses (root orientation first) whose columns 3..65 are taken. Row ``index`` is used.
-    """
-    path = Path(path)
-    try:
-        if path.suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        else:
-            with np.load(path, allow_pickle=False) as data:
-                key = next((k for k in ("pose_body", "pose", "poses") if k in data.files), None)
-                if key is None:
-                    raise InputError(f"no pose_body, pose or poses array among {data.files}", path)
-                arr = data[key]
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read poses: {exc}", path) from exc
-    arr = np.asarray(arr, dtype=np.float32)
-    arr = arr.reshape(-1, POSE_DIM) if arr.shape[-2:] == (21, 3) else arr.reshape(-1, arr.shape[-1])
-    if arr.shape[-1] > POSE_DIM + 2:
-        arr = arr[:, 3 : 3 + POSE_DIM]
-    if arr.shape[-1] != POSE_DIM:
-        raise InputError(f"poses must have 63 values (or >= 66 with the root first), got {arr.shape}", path)
-    if not -arr.shape[0] <= index < arr.shape[0]:
-        raise InputError(f"pose index {index} out of range for {arr.shape[0]} poses", path)
-    return arr[index]
+    """One body pose ``(63,)``: row ``index`` of :func:`vposer.posefiles.load_poses` (an ``.npz``
+    with ``pose_body``, ``pose`` or AMASS ``poses``, or an ``.npy``; full poses lose their root)."""
+    poses = load_poses(path)
+    if not -poses.shape[0] <= index < poses.shape[0]:
+        raise InputError(f"pose index {index} out of range for {poses.shape[0]} poses", path)
+    return poses[index]
 
 
 def interpolation_poses(
