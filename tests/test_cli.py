@@ -81,3 +81,75 @@ def test_encode_refuses_bad_pose_files(v2_dir, tmp_path, capsys):
     np.savez(bad, pose_body=np.zeros((3, 60), np.float32))
     assert main(["encode", str(bad), "-m", str(v2_dir)]) == 1
     assert "(N, 63)" in capsys.readouterr().err
+
+
+def test_outputs_are_checked_before_any_work(tmp_path):
+    """Bad output names fail at once with one line naming the file, and write nothing: no
+    image for a bad mesh format, no animation for a bad frame rate, no fit for a bad picture
+    name; an input is never overwritten by the .npz written beside an output."""
+    walk, run = tmp_path / "walk.npz", tmp_path / "run.npz"
+    np.savez(walk, pose_body=np.zeros((2, 63), np.float32))
+    np.savez(run, pose_body=np.full((2, 63), 0.1, np.float32))
+    targets = tmp_path / "targets.npz"
+    np.savez(targets, joints=np.zeros((2, 22, 3)))
+    (tmp_path / "afile").write_text("x")
+    cases = [
+        (["render", "-n", "1", "--mesh", tmp_path / "m.xyz", "-o", tmp_path / "m.png"],
+         "m.xyz: unknown mesh format '.xyz'"),
+        (["render", "-n", "1", "-o", tmp_path / "afile" / "x.png"],
+         "afile' is a file, not a folder"),
+        (["interpolate", "--seeds", "1", "2", "--fps", "-5", "-o", tmp_path / "a.mp4"],
+         "--fps must be a positive number"),
+        (["interpolate", "--seeds", "1", "2", "--strip", tmp_path / "s.png", "--strip-frames",
+          "0", "-o", tmp_path / "b.gif"], "--strip-frames must be >= 1"),
+        (["interpolate", "--poses", walk, run, "-o", tmp_path / "walk.gif"],
+         "walk.npz: is also an input of this command"),
+        (["fit", targets, "--max-iters", "2", "--render", tmp_path / "f.xyz",
+          "-o", tmp_path / "f.npz"], "f.xyz: unknown image format"),
+        (["fit", targets, "--max-iters", "0", "-o", tmp_path / "f.npz"], "--max-iters must be >= 1"),
+    ]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args, message in cases:
+        res = run_cli(*args)
+        assert res.returncode == 1 and message in res.stderr, (args, res.stderr)
+        assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert np.load(walk)["pose_body"].shape == (2, 63)
+
+
+def test_inputs_that_cannot_be_used_are_named(v2_dir, tmp_path, capsys):
+    empty, nan_targets = tmp_path / "empty.npz", tmp_path / "nan.npz"
+    np.savez(empty, pose_body=np.zeros((0, 63), np.float32))
+    np.savez(nan_targets, joints=np.full((3, 22, 3), np.nan))
+    array = tmp_path / "poses.npy"
+    np.save(array, np.zeros((2, 63), np.float32))
+    huge = tmp_path / "huge.npz"
+    np.savez(huge, z=np.full((2, 32), 1e30, np.float32))
+    text = tmp_path / "text.npz"
+    text.write_text("not an archive")
+    model = ["-m", str(v2_dir)]
+    for args, message in [
+        (["encode", str(empty), *model], "empty.npz: holds no body poses"),
+        (["encode", str(tmp_path), *model], "is a directory"),
+        (["encode", str(text), *model], "text.npz: not an .npz archive"),
+        (["fit", str(nan_targets), *model], "3 sample(s) have no target to fit"),
+        (["decode", str(huge), *model, "-o", str(tmp_path / "d.npz")], "2 code(s) decode to NaN"),
+        (["score", str(array), *model, "--write-calibration", str(tmp_path / "cal")],
+         "--write-calibration needs --calibrate"),
+        (["score", str(array), *model, "--threshold", "nan"], "--threshold must be a finite"),
+        (["convert", str(v2_dir), "-o", str(tmp_path)], "holds no native model"),
+    ]:
+        assert main(args) == 1, args
+        assert message in capsys.readouterr().err, args
+    assert main(["encode", str(array), *model, "-o", str(tmp_path / "c.npz")]) == 0
+    if not torch.cuda.is_available():
+        assert main(["sample", "--device", "cuda", "-o", str(tmp_path / "s.npz")]) == 1
+        assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_help_states_each_default_once():
+    for command in ("render", "interpolate"):
+        text = " ".join(run_cli(command, "--help").stdout.split())
+        assert "(default: None)" not in text and "(default: False)" not in text
+        assert text.count("(default: cpu)") == 1
+    assert "(default: lerp)" in " ".join(run_cli("interpolate", "--help").stdout.split())

@@ -121,6 +121,25 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_writers_refuse_what_they_cannot_store(tmp_path):
+    """A non-positive frame rate, an OSError of the format (named, as OutputError), and RGBA
+    saved as JPEG (flattened onto white, not refused)."""
+    from vposer.errors import OutputError
+
+    frames = np.zeros((2, 8, 8, 3), np.uint8)
+    with pytest.raises(VPoserError, match="frame rate"):
+        io.save_mp4(frames, tmp_path / "x.mp4", fps=-5)
+    with pytest.raises(OutputError, match="x.png: cannot write"):
+        with io.atomic_path(tmp_path / "x.png"):
+            raise OSError(28, "No space left on device")
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    io.save_image(rgba, tmp_path / "clear.jpg")
+    from PIL import Image
+
+    assert np.asarray(Image.open(tmp_path / "clear.jpg")).min() > 240  # transparent -> white
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clear.jpg"]
+
+
 # ---------------------------------------------------------------- real renders
 
 

@@ -65,6 +65,10 @@ def save_native(model: VPoser, path: PathLike) -> Path:
         return path
     if path.exists() and not path.is_dir():
         raise CheckpointError("exists and is not a directory; cannot save a model there", path)
+    if path.is_dir() and any(path.iterdir()) and not (
+            (path / WEIGHTS_NAME).exists() or (path / CONFIG_NAME).exists()):
+        raise CheckpointError("exists, is not empty and holds no native model; refusing to write "
+                              "into it (give a new or empty folder)", path)
     _atomic_write(path / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata=metadata))
     _atomic_write(path / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return path

@@ -25,11 +25,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..errors import InputError
     from ..posefiles import atomic_savez, load_latents, meta_json, model_fingerprint
 
     model = load_model_from_args(args)
     z = load_latents(args.input, model.latent_dim)
     out = model.decode_batched(torch.from_numpy(z))
+    bad = (~torch.isfinite(out.pose_body.reshape(len(z), -1)).all(1)).nonzero().flatten().tolist()
+    if bad:
+        raise InputError(f"{len(bad)} code(s) decode to NaN (rows {', '.join(map(str, bad[:8]))}"
+                         f"{', ...' if len(bad) > 8 else ''}; largest |z| {abs(z).max():.3g}: "
+                         "far outside the prior, whose codes are about N(0, 1))", args.input)
     arrays = {
         "pose_body": out.pose_body.float().cpu().numpy(),
         "meta": meta_json(command="decode", input=args.input, model=args.model or "default",

@@ -51,9 +51,14 @@ def run(args: argparse.Namespace) -> int:
     release = {"v1": "vposer_v1_0 layout", "v2": "V02_05 layout"}[d["architecture"]]
     print(f"VPoser {d['architecture']} ({release}): {d['num_neurons']} neurons, "
           f"{d['latent_dim']}-D latent, {d['parameters']:,} parameters")
+    labels = {"converted_from": "source"}  # where the weights came from: a release, a run
     for key in ("format", "path", "snapshot", "epoch", "sha256", "converted_from"):
-        if d.get(key) is not None:
-            print(f"  {key + ':':<15}{d[key]}")
+        value = d.get(key)
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        print(f"  {labels.get(key, key) + ':':<10} {value}")
     if d["training_config"]:
         import yaml
 

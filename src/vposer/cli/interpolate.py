@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_body_argument, add_device_argument, add_model_argument, load_model_from_args
+from ._common import DefaultsHelpFormatter, add_body_argument, add_device_argument, add_model_argument, load_model_from_args
 
 
 def register(subparsers) -> None:
@@ -15,7 +15,7 @@ def register(subparsers) -> None:
         "them with one camera and write an animation (.gif or .mp4 by suffix), optionally an MP4 "
         "too and a strip image of evenly spaced frames. The decoded poses and codes are saved "
         "beside the output as .npz (keys pose, pose_body, z).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     add_model_argument(p)
     add_device_argument(p)
@@ -24,14 +24,16 @@ def register(subparsers) -> None:
     src.add_argument("--seeds", type=int, nargs=2, metavar=("SEED1", "SEED2"), help="codes of two sampling seeds")
     src.add_argument("--poses", nargs=2, metavar=("A", "B"), help="two pose files to encode")
     p.add_argument("--steps", type=int, default=60, help="frames from one end to the other (both included)")
-    p.add_argument("--method", choices=["lerp", "slerp"], default="lerp")
+    p.add_argument("--method", choices=["lerp", "slerp"], default="lerp",
+                   help="straight line between the codes, or great circle (slerp)")
     p.add_argument("--there-and-back", action="store_true", help="return to the start (a seamless loop)")
     p.add_argument("--angle", type=float, default=0.0, help="view angle about the vertical axis, degrees")
     p.add_argument("--size", type=int, default=400, help="frame size in pixels")
     p.add_argument("--duration-ms", type=int, default=100, help="GIF frame duration")
-    p.add_argument("--fps", type=float, default=None, help="MP4 frame rate (default 1000 / duration)")
+    p.add_argument("--fps", type=float, default=None, help="MP4 frame rate (default: 1000 / --duration-ms)")
     p.add_argument("--no-floor", action="store_true", help="no floor and shadow")
-    p.add_argument("-o", "--output", default="interpolation.gif", help="animation (.gif or .mp4)")
+    p.add_argument("-o", "--output", default="interpolation.gif",
+                   help="animation (.gif or .mp4; poses and codes go to the same name with .npz)")
     p.add_argument("--mp4", default=None, help="also write an MP4")
     p.add_argument("--strip", default=None, help="also write a strip image of evenly spaced frames")
     p.add_argument("--strip-frames", type=int, default=6, help="frames in the strip")
@@ -39,6 +41,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
     from pathlib import Path
 
     import numpy as np
@@ -46,14 +49,21 @@ def run(args: argparse.Namespace) -> int:
     import vposer
     from vposer.errors import InputError
     from vposer.render import (
-        frame_strip, interpolation_animation, load_pose, save_gif, save_image, save_mp4, save_poses,
+        check_outputs, frame_strip, interpolation_animation, load_pose, save_gif, save_image,
+        save_mp4, save_poses,
     )
 
     suffix = Path(args.output).suffix.lower()
-    if suffix not in (".gif", ".mp4"):
-        raise InputError(f"the animation must be .gif or .mp4, got {suffix!r}", args.output)
     if args.duration_ms < 10:
         raise InputError(f"--duration-ms must be >= 10, got {args.duration_ms}")
+    fps = 1000.0 / args.duration_ms if args.fps is None else args.fps
+    if not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"--fps must be a positive number, got {args.fps}")
+    if args.strip and args.strip_frames < 1:
+        raise InputError(f"--strip-frames must be >= 1, got {args.strip_frames}")
+    npz_path = Path(args.output).with_suffix(".npz")
+    check_outputs((args.output, "animation"), (args.mp4, "mp4"), (args.strip, "image"),
+                  (npz_path, "npz"), inputs=args.poses or ())
     model = load_model_from_args(args)  # vposer.load_model(args.model, device=args.device)
     body = vposer.load_body(args.body)
     poses = None if args.poses is None else np.stack([load_pose(p) for p in args.poses])
@@ -61,7 +71,6 @@ def run(args: argparse.Namespace) -> int:
         model, body, seeds=args.seeds, poses=poses, steps=args.steps, method=args.method,
         there_and_back=args.there_and_back, angle_deg=args.angle, size=args.size, floor=not args.no_floor,
     )
-    fps = args.fps or 1000.0 / args.duration_ms
     if suffix == ".gif":
         written = [save_gif(frames, args.output, args.duration_ms)]
     else:
@@ -70,6 +79,6 @@ def run(args: argparse.Namespace) -> int:
         written.append(save_mp4(frames, args.mp4, fps))
     if args.strip:
         written.append(save_image(frame_strip(frames, args.strip_frames), args.strip))
-    written.append(save_poses(Path(args.output).with_suffix(".npz"), pose, z=codes))
+    written.append(save_poses(npz_path, pose, z=codes))
     print(f"{len(frames)} frames; wrote " + ", ".join(str(w) for w in written))
     return 0

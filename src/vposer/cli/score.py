@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
     import numpy as np
     import torch
 
@@ -52,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.samples < 1 or args.top < 0:
         raise InputError("--samples must be >= 1 and --top >= 0")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise InputError(f"--threshold must be a finite number, got {args.threshold}")
+    if args.write_calibration and not args.calibrate:
+        raise InputError("--write-calibration needs --calibrate HELDOUT_NPZ (the poses to "
+                         "calibrate on)")
     poses = torch.from_numpy(load_poses(args.input, args.key))
     model = load_model_from_args(args)
     if args.elbo:

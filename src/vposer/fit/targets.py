@@ -104,7 +104,7 @@ def _points(value: Any, name: str, dim: int) -> Tensor:
     t = torch.as_tensor(np.asarray(value, dtype=np.float64))
     if t.ndim == 2 and t.shape[-1] == dim:
         t = t.unsqueeze(0)
-    if t.ndim != 3 or t.shape[-1] != dim or t.shape[1] == 0:
+    if t.ndim != 3 or t.shape[-1] != dim or t.shape[0] == 0 or t.shape[1] == 0:
         raise InputError(f"{name} must be (N, K, {dim}) (or (K, {dim}) for one sample), "
                          f"got {tuple(t.shape)}")
     if torch.isinf(t).any():
@@ -141,6 +141,11 @@ def _indices(value: Any, count: int, name: str) -> Tensor:
 def _finish(kind: str, pts: Tensor, confidence: Any, idx: Tensor,
             camera: Optional[PinholeCamera] = None) -> Targets:
     conf = _confidence(confidence, pts)
+    empty = (conf <= 0).all(1).nonzero().flatten().tolist()
+    if empty:
+        listed = ", ".join(map(str, empty[:8])) + (", ..." if len(empty) > 8 else "")
+        raise InputError(f"{len(empty)} sample(s) have no target to fit (all NaN or confidence "
+                         f"0): rows {listed}")
     pts = torch.nan_to_num(pts, nan=0.0)
     return Targets(kind, pts.float(), conf.float(), idx, camera)
 

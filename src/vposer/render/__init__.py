@@ -19,7 +19,7 @@ from .context import RenderError, create_context, describe, gl_available, shared
 from .export import export_meshes
 from .geometry import DEFAULT_COLOR, PALETTE, Camera, frame_camera, part_colors, vertex_normals
 from .grid import DEFAULT_ANGLES, render_grid, tile
-from .io import atomic_path, save_gif, save_image, save_mp4, save_poses
+from .io import atomic_path, check_outputs, save_gif, save_image, save_mp4, save_poses
 from .pipelines import body_vertices, interpolation_animation, interpolation_poses, load_pose, pose_grid
 from .renderer import Renderer, get_renderer
 from .toy import toy_bodies
@@ -33,6 +33,7 @@ __all__ = [
     "Renderer",
     "atomic_path",
     "body_vertices",
+    "check_outputs",
     "create_context",
     "describe",
     "export_meshes",

@@ -8,11 +8,11 @@ import numpy as np
 
 from ..errors import InputError
 from .geometry import ColorSpec, as_mesh_batch, vertex_colors
-from .io import PathLike, atomic_path
+from .io import MESH_SUFFIXES, PathLike, atomic_path
 
 #: formats that hold several named meshes in one file; others get one file per body.
 SCENE_FORMATS = ("obj", "glb")
-FORMATS = SCENE_FORMATS + ("ply", "stl", "off")
+FORMATS = tuple(suffix.lstrip(".") for suffix in MESH_SUFFIXES)
 
 
 def export_meshes(

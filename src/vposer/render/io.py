@@ -5,14 +5,15 @@ Every writer creates a temporary file in the destination folder and renames it o
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Sequence, Union
 
 import numpy as np
 
-from ..fileio import atomic_path
 from ..errors import InputError
+from ..fileio import atomic_path, check_writable
 from .context import RenderError
 
 PathLike = Union[str, os.PathLike]
@@ -42,9 +43,46 @@ def save_image(image: np.ndarray, path: PathLike) -> Path:
     from PIL import Image
 
     image = as_frames(image)[0]
+    fmt = _pil_format(path)
+    if image.shape[-1] == 4 and fmt in ("JPEG", "BMP", "PPM"):  # no alpha channel: onto white
+        image = flatten_alpha(image[None])[0]
     with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format=_pil_format(path))
+        Image.fromarray(image).save(tmp, format=fmt)
     return Path(path)
+
+
+#: Mesh formats :func:`~vposer.render.export_meshes` writes, by suffix.
+MESH_SUFFIXES = (".obj", ".glb", ".ply", ".stl", ".off")
+
+
+def check_outputs(*outputs: tuple[PathLike | None, str], inputs: Sequence[PathLike] = ()) -> None:
+    """Check output paths before long work, so that nothing is rendered or fitted for a file
+    that cannot be written (and no partial set of outputs is left).
+
+    Args:
+        outputs: ``(path, kind)`` pairs; kind ``'image'`` (any Pillow format), ``'animation'``
+            (.gif or .mp4), ``'mp4'``, ``'npz'`` or ``'mesh'``; None paths are skipped.
+        inputs: files the command reads, which no output may replace.
+
+    Raises:
+        InputError: an unknown format for its kind, or an output that is one of the inputs.
+        OutputError: a path where no file can be written.
+    """
+    suffixes = {"animation": (".gif", ".mp4"), "mp4": (".mp4",), "npz": (".npz",),
+                "mesh": MESH_SUFFIXES}
+    read = {Path(p).resolve() for p in inputs}
+    for path, kind in outputs:
+        if path is None:
+            continue
+        suffix = Path(path).suffix.lower()
+        if kind == "image":
+            _pil_format(path)
+        elif suffix not in suffixes[kind]:
+            raise InputError(f"unknown {kind} format {suffix!r}: use "
+                             f"{', '.join(suffixes[kind])}", path)
+        if Path(path).resolve() in read:
+            raise InputError("is also an input of this command; refusing to overwrite it", path)
+        check_writable(path)
 
 
 def _pil_format(path: PathLike) -> str:
@@ -96,6 +134,8 @@ def save_mp4(frames, path: PathLike, fps: float = 10.0, quality: float = 8.0) ->
         import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary)
     except ImportError as exc:
         raise RenderError(f"MP4 output needs imageio and imageio-ffmpeg ({exc}): pip install 'vposer[render]'") from exc
+    if not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"the frame rate must be a positive number, got {fps}", path)
     frames = flatten_alpha(as_frames(frames))
     pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
     if pad_h or pad_w:
@@ -110,6 +150,8 @@ def save_mp4(frames, path: PathLike, fps: float = 10.0, quality: float = 8.0) ->
                 writer.append_data(frame)
         finally:
             writer.close()
+        if os.path.getsize(tmp) == 0:
+            raise RenderError(f"ffmpeg wrote nothing to {path}")
     return Path(path)
 
 
