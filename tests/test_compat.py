@@ -69,11 +69,11 @@ def test_v2_load_model_semantics_match_reference(v2_dir, v2_ref):
     assert only_ps.general.rnd_seed == 100
     assert ps.logging.best_model_fname.endswith(".ckpt") and "epoch=13" in ps.logging.best_model_fname
     # encoder_net and decoder_net on their own return what the original's did
-    x = torch.tensor(v2_ref["encode_input_aa"])
-    q_net = vp.encoder_net(x)
+    device = next(vp.parameters()).device  # comp_device='gpu': CUDA where there is one
+    q_net = vp.encoder_net(torch.tensor(v2_ref["encode_input_aa"]).to(device))
     assert isinstance(q_net, torch.distributions.Normal)
-    assert torch.allclose(q_net.scale, torch.tensor(v2_ref["encode_std"]), rtol=1e-4, atol=1e-5)
-    matrices = vp.decoder_net(torch.tensor(v2_ref["z"]))
+    assert torch.allclose(q_net.scale.cpu(), torch.tensor(v2_ref["encode_std"]), rtol=1e-4, atol=1e-5)
+    matrices = vp.decoder_net(torch.tensor(v2_ref["z"]).to(device)).cpu()
     assert matrices.shape == (len(v2_ref["z"]) * 21, 3, 3)
     assert (matrices.reshape(-1, 21, 9) - torch.tensor(v2_ref["decode_pose_body_matrot"])).abs().max() < 5e-5
 
