@@ -333,16 +333,29 @@ def test_pickle_cannot_allocate_arrays_by_calling_numpy(tmp_path):
     assert "bomb.pkl" in str(err.value)
 
 
-def test_build_on_an_allowed_helper_stays_in_its_load(tmp_path):
-    from vposer.body import legacy_pickle
+def test_pickle_may_not_change_or_inflate_what_it_names(tmp_path):
+    """BUILD on a helper the reader hands out (it would change it for later loads), bytearray(n)
+    (2 GB from 35 bytes), arrays pre-allocated by _reconstruct, and nesting deeper than Python's
+    recursion limit: all refused with the package's errors."""
+    from vposer.body.legacy_pickle import UnsafeBodyFileError
 
-    before = legacy_pickle._codecs_encode.__defaults__
     poison = (_op_global("_codecs", "encode") + b"N}" + _op_str("__defaults__") + b"(K\x01t"
               + b"s\x86b0")
-    evil = tmp_path / "evil.pkl"
-    evil.write_bytes(b"\x80\x02" + poison + b"}.")
-    read_arrays(evil)
-    assert legacy_pickle._codecs_encode.__defaults__ == before
+    inflate = _op_global("__builtin__", "bytearray") + b"(J\x00\x00\x00\x80tR"
+    prealloc = (_op_global("numpy.core.multiarray", "_reconstruct")
+                + _op_global("numpy", "ndarray") + b"(J\x00\xe1\xf5\x05t" + _op_str("b")
+                + b"\x87R")
+    for name, body, error, message in [
+        ("poison", poison + b"}", UnsafeBodyFileError, "set attributes of codecs_encode"),
+        ("inflate", b"}" + _op_str("v") + inflate + b"s", UnsafeBodyFileError, "bytearray"),
+        ("prealloc", b"}" + _op_str("v") + prealloc + b"s", BodyModelError, "pre-allocated"),
+        ("deep", b"]" * 100_000 + b"a" * 99_999, BodyModelError, "not a body-model file"),
+    ]:
+        path = tmp_path / f"{name}.pkl"
+        path.write_bytes(b"\x80\x02" + body + b".")
+        with pytest.raises(error, match=message) as err:
+            read_arrays(path)
+        assert f"{name}.pkl" in str(err.value)
 
 
 def test_oversized_and_non_numeric_arrays_are_refused(tmp_path, smpl_arrays):

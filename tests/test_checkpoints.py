@@ -231,18 +231,81 @@ def _unicode(text):
     return b"X" + struct.pack("<I", len(text)) + text.encode()
 
 
-def test_build_on_an_allowed_function_cannot_change_later_loads(v1_dir, tmp_path):
+def test_build_on_anything_the_pickle_did_not_make_is_refused(v1_dir, tmp_path):
     """BUILD with a slot state on ``torch._utils._rebuild_tensor_v2`` would set its
-    ``__defaults__`` (negating every tensor rebuilt afterwards) if the real function resolved."""
+    ``__defaults__`` (negating every tensor rebuilt afterwards in the process)."""
     genuine = v1_dir / "snapshots" / "TR00_E009.pt"
     before = load_torch_file(genuine)["bodyprior_dec_out.weight"].clone()
     side = (_global("torch._utils", "_rebuild_tensor_v2") + b"N}" + _unicode("__defaults__")
             + b"(}" + _unicode("neg") + b"\x88st" + b"s\x86b0")
     poisoned = tmp_path / "TR00_E100.pt"
     _rewrite_pickle(genuine, poisoned, lambda data: data[:-1] + side + b".")
-    load_torch_file(poisoned)  # its own data is the attacker's business
+    with pytest.raises(UnsafePickleError, match="set attributes of _rebuild_tensor_v2") as err:
+        load_torch_file(poisoned)
+    assert "TR00_E100.pt" in str(err.value)
     assert torch._utils._rebuild_tensor_v2.__defaults__ != ({"neg": True},)
     assert torch.equal(load_torch_file(genuine)["bodyprior_dec_out.weight"], before)
+    # a structured dtype's state (which crashes some numpy versions) is refused too
+    dtype = (_global("numpy", "dtype") + _unicode("M8") + b"\x89\x88\x87R"
+             + b"(K\x03" + _unicode("<") + b"N(" + _unicode("a") + b"t}" + _unicode("a")
+             + b"(" + _global("numpy", "dtype") + _unicode("f8") + b"\x89\x88\x87RK\x00tsJ"
+             + struct.pack("<i", 8) + b"K\x01K\x00tb")
+    crash = tmp_path / "crash.pt"
+    _rewrite_pickle(genuine, crash, lambda data: data[:2] + dtype + b".")
+    with pytest.raises(UnsafePickleError, match="structured numpy dtype"):
+        load_torch_file(crash)
+
+
+def _legacy_file(path, main: bytes, keys=(), storages=b""):
+    """A legacy (pre-1.6) torch file around a hand-made data pickle."""
+    head = b"".join(pickle.dumps(v, protocol=2) for v in (
+        0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}))
+    path.write_bytes(head + b"\x80\x02" + main + b"." + pickle.dumps(list(keys), protocol=2)
+                     + storages)
+    return path
+
+
+@pytest.mark.parametrize("main, problem", [
+    # a pickled module reference, which torch.load answers by writing a .patch file
+    (b"(" + _unicode("module") + b"NNNtQ", "only tensor storages"),
+    # a storage of 2**40 floats declared by a 100-byte file
+    (b"(" + _unicode("storage") + _global("torch", "FloatStorage") + _unicode("0")
+     + _unicode("cpu") + b"\x8a\x06\x00\x00\x00\x00\x00\x01NtQ", "impossible"),
+    # a quadratic codec (punycode) as CPU bomb; an array allocated by calling numpy.ndarray
+    (_global("_codecs", "encode") + _unicode("x" * 100) + _unicode("punycode") + b"\x86R",
+     "punycode"),
+    (_global("numpy", "ndarray") + b"(J\x00\xe1\xf5\x05t\x85R", "ndarray directly"),
+])
+def test_legacy_files_cannot_reach_torch_loaders_or_inflate(tmp_path, main, problem):
+    bad = _legacy_file(tmp_path / "bad.pt", main)
+    with pytest.raises(CheckpointError, match=problem) as err:
+        load_torch_file(bad)
+    assert "bad.pt" in str(err.value)
+    tar = tmp_path / "old.tar.pt"  # torch's tar format: never opened
+    tar.write_bytes(b"\x80" + bytes(511))
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_torch_file(tar)
+
+
+def test_settings_files_with_unusable_values_give_config_errors(v1_dir, v2_dir, tmp_path):
+    from vposer.errors import ConfigError
+
+    release = tmp_path / "V02_fixture"
+    shutil.copytree(v2_dir, release)
+    settings = next(release.glob("*.yaml"))
+    original = settings.read_text()
+    for extra, problem in [("deep: " + "[" * 5000 + "]" * 5000, "nested too deeply|Recursion"),
+                           ("when: 2020-13-45", "month")]:
+        settings.write_text(original + extra + "\n")
+        with pytest.raises(ConfigError, match=problem):
+            load_model(release)
+    v1 = tmp_path / "vposer_v1_0"
+    shutil.copytree(v1_dir, v1)
+    ini = next(v1.glob("*.ini"))
+    ini.write_text(ini.read_text() + "\nnum_neurons : " + "1+" * 100_000 + "1\n")
+    with pytest.raises(CheckpointError, match="declares num_neurons = 1\\+1") as err:
+        load_model(v1)
+    assert len(str(err.value)) < 400
 
 
 class _Scripted(torch.nn.Module):

@@ -80,9 +80,16 @@ def _npz_member(path: str, npz: Any, zf: zipfile.ZipFile, key: str) -> Any:
             shape, _, dtype = read_header(fh)
             if dtype.hasobject:
                 payload = fh.read()
+        stored = zf.getinfo(f"{key}.npy").file_size
+        if dtype.hasobject and stored > 8 * MAX_ARRAY_VALUES:
+            raise ValueError(f"its pickled object array holds {stored} bytes, more than any "
+                             "body model")
         if not dtype.hasobject:
-            declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-            if declared > zf.getinfo(f"{key}.npy").file_size:
+            count = int(np.prod(shape, dtype=np.float64))
+            if count > MAX_ARRAY_VALUES:
+                raise ValueError(f"its header declares shape {shape}: more values than any body "
+                                 f"model holds (at most {MAX_ARRAY_VALUES:,})")
+            if count * dtype.itemsize > stored:
                 raise ValueError(f"its header declares {shape} {dtype}, more than the member holds")
             return npz[key]
     except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile) as exc:
@@ -126,7 +133,13 @@ def read_arrays(path: PathLike) -> dict[str, Any]:
     return data
 
 
-def _dense(value: Any) -> np.ndarray:
+def _dense(value: Any, key: str = "", path: str = "") -> np.ndarray:
+    """``value`` as a numpy array (scipy sparse matrices densified), at most
+    :data:`MAX_ARRAY_VALUES` values."""
+    size = int(np.prod(np.shape(value), dtype=np.float64))
+    if size > MAX_ARRAY_VALUES:
+        raise BodyModelError(f"key '{key}' has shape {np.shape(value)}: more values than any body "
+                             f"model holds (at most {MAX_ARRAY_VALUES:,})", path)
     if hasattr(value, "toarray"):  # scipy sparse
         value = value.toarray()
     return np.asarray(value)
@@ -138,15 +151,11 @@ def _float_array(arrays: dict, key: str, path: str, ndim: int) -> np.ndarray:
         raise BodyModelError(f"key '{key}' holds a chumpy expression ({chumpy_name}) that cannot "
                              "be evaluated without chumpy; re-save the model as .npz", path)
     raw = arrays[key]
-    size = int(np.prod(np.shape(raw), dtype=np.float64))
-    if size > MAX_ARRAY_VALUES:
-        raise BodyModelError(f"key '{key}' has shape {np.shape(raw)}: more values than any body "
-                             f"model holds (at most {MAX_ARRAY_VALUES:,})", path)
     kind = getattr(raw, "dtype", np.dtype(np.float64)).kind
     if kind not in "biuf":
         raise BodyModelError(f"key '{key}' has dtype {raw.dtype}; expected real numbers", path)
     try:
-        value = np.asarray(_dense(raw), dtype=np.float64)
+        value = np.asarray(_dense(raw, key, path), dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise BodyModelError(f"key '{key}' is not a numeric array ({exc})", path) from exc
     if value.ndim != ndim:
@@ -166,7 +175,7 @@ def _require(arrays: dict, keys: tuple, path: str, what: str) -> None:
 def _parents(arrays: dict, kind: Kind, num_joints: int, path: str) -> np.ndarray:
     if "kintree_table" not in arrays:
         return np.asarray(kind.parents, dtype=np.int64)
-    table = np.asarray(_dense(arrays["kintree_table"]))
+    table = np.asarray(_dense(arrays["kintree_table"], "kintree_table", path))
     if table.ndim != 2 or table.shape[0] != 2 or table.shape[1] != num_joints:
         raise BodyModelError(f"key 'kintree_table' has shape {table.shape}, expected "
                              f"(2, {num_joints})", path)
@@ -242,7 +251,7 @@ def arrays_to_data(arrays: dict, path: str, model_type: str | None = None) -> Bo
     names = kind.joint_names
     if "joint_names" in arrays and np.shape(arrays["joint_names"]) == (num_joints,):
         names = tuple(str(n) for n in np.asarray(arrays["joint_names"]).tolist())
-    faces = np.asarray(_dense(arrays["f"]))
+    faces = np.asarray(_dense(arrays["f"], "f", path))
     integral = faces.dtype.kind in "iu" or (
         faces.dtype.kind == "f" and bool(np.all(np.isfinite(faces) & (faces == np.round(faces)))))
     if not integral:

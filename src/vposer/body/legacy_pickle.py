@@ -19,12 +19,13 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import types
 from typing import Any
 
 import numpy as np
 
 from ..errors import BodyModelError, UnsafePickleError
+from ..safe_pickle import ARRAY_CLASS, GuardedUnpickler, codecs_encode, numpy_scalar, \
+    reconstruct_array
 
 __all__ = ["UnsafeBodyFileError", "load_legacy_pickle", "unconverted", "unpickle_restricted"]
 
@@ -53,46 +54,21 @@ class _SparseStub:
         self.state = state
 
 
-def _fresh(function: Any) -> Any:
-    """A new function object with ``function``'s code, defaults and globals."""
-    return types.FunctionType(function.__code__, function.__globals__, function.__name__,
-                              function.__defaults__, function.__closure__)
-
-
 def _numpy_globals() -> dict[str, Any]:
-    """The numpy names a body-model pickle may use, made anew for each load."""
+    """The numpy names a body-model pickle may use (arrays only from their stored data)."""
     try:
-        from numpy._core import multiarray, numeric
+        from numpy._core import numeric
     except ImportError:  # numpy < 1.26
-        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
-
-    class ndarray:  # noqa: N801: stands for numpy.ndarray, which pickles name but never call
-        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-            raise pickle.UnpicklingError("the pickle calls numpy.ndarray directly; arrays are "
-                                         "only rebuilt from their stored data")
-
-    def reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
-        if subtype is not ndarray:
-            raise pickle.UnpicklingError(f"array subclass {subtype!r} is not allowed")
-        return multiarray._reconstruct(np.ndarray, shape, dtype)
+        from numpy.core import numeric  # type: ignore[no-redef]
 
     def frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
         return numeric._frombuffer(buf, dtype, shape, order)
 
-    return {
-        "_reconstruct": reconstruct,
-        "scalar": multiarray.scalar,
-        "_frombuffer": frombuffer,
-        "ndarray": ndarray,
-        "dtype": np.dtype,
-    }
+    return {"_reconstruct": reconstruct_array, "scalar": numpy_scalar, "_frombuffer": frombuffer,
+            "ndarray": ARRAY_CLASS, "dtype": np.dtype}
 
 
-def _codecs_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-    """``_codecs.encode`` limited to what Python 3 writes for bytes in protocol-2 pickles."""
-    if encoding.lower().replace("-", "") not in ("latin1", "utf8", "ascii"):
-        raise pickle.UnpicklingError(f"codec {encoding!r} is not allowed")
-    return text.encode(encoding, errors)
+_NUMPY = _numpy_globals()
 
 
 def _safe_reconstructor(cls: type, base: type, state: Any) -> Any:
@@ -102,10 +78,10 @@ def _safe_reconstructor(cls: type, base: type, state: Any) -> Any:
     return object.__new__(cls)
 
 
+# builtins a pickle may name; none can inflate a small input (no list(), bytes(n), ...)
 _BUILTINS = {
-    "object": object, "set": set, "frozenset": frozenset, "list": list, "dict": dict,
-    "tuple": tuple, "complex": complex, "bytearray": bytearray, "slice": slice,
-    "bool": bool, "int": int, "float": float, "str": str, "bytes": bytes,
+    "object": object, "set": set, "frozenset": frozenset, "complex": complex, "slice": slice,
+    "bool": bool, "int": int, "float": float, "str": str,
 }
 _SPARSE_FORMATS = ("csc", "csr", "coo", "bsr", "dia", "lil", "dok")
 
@@ -119,28 +95,27 @@ def _sparse_class(module: str, name: str) -> type:
     return type(name, (_SparseStub,), {"sparse_format": fmt})
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(GuardedUnpickler):
     """Resolves only the allow-listed globals; see the module docstring."""
 
     def __init__(self, file: io.BufferedIOBase, path: str):
         super().__init__(file, encoding="latin1")
         self._path = path
-        self._numpy = _numpy_globals()
-        # fresh copies of the module's helpers: what a pickle's BUILD sets stays in this load
-        self._reconstructor = _fresh(_safe_reconstructor)
-        self._encode = _fresh(_codecs_encode)
         self._stub_types: dict[tuple[str, str], type] = {}
+
+    def _refuse(self, problem: str) -> None:
+        raise UnsafeBodyFileError(f"{problem}; refusing to load it", self._path)
 
     def find_class(self, module: str, name: str) -> Any:
         if module in ("__builtin__", "builtins") and name in _BUILTINS:
             return _BUILTINS[name]
         if module in ("copy_reg", "copyreg") and name == "_reconstructor":
-            return self._reconstructor
+            return _safe_reconstructor
         if module == "_codecs" and name == "encode":
-            return self._encode
+            return codecs_encode
         if module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray",
-                      "numpy.core.numeric", "numpy._core.numeric") and name in self._numpy:
-            return self._numpy[name]
+                      "numpy.core.numeric", "numpy._core.numeric") and name in _NUMPY:
+            return _NUMPY[name]
         if module == "chumpy" or module.startswith("chumpy."):
             key = (module, name)
             if key not in self._stub_types:
@@ -222,14 +197,14 @@ def unpickle_restricted(data: bytes, path: PathLike = "<bytes>") -> Any:
     """
     path = os.fspath(path)
     try:
-        obj = _RestrictedUnpickler(io.BytesIO(data), path).load()
-    except UnsafeBodyFileError:
+        return _plain(_RestrictedUnpickler(io.BytesIO(data), path).load(), path)
+    except (UnsafeBodyFileError, BodyModelError):
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, UnicodeDecodeError, MemoryError) as exc:
+            IndexError, KeyError, MemoryError, RecursionError, OverflowError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else "no detail"
         raise BodyModelError("not a body-model file: neither an .npz archive nor a readable "
-                             f"pickle ({type(exc).__name__}: {exc})", path) from exc
-    return _plain(obj, path)
+                             f"pickle ({type(exc).__name__}: {detail})", path) from None
 
 
 def load_legacy_pickle(path: PathLike) -> Any:

@@ -68,7 +68,8 @@ def _check_sizes(model: VPoser, settings: Mapping[str, Any], settings_file: Path
     for name, declared, actual in (("num_neurons", neurons, c.num_neurons), ("latentD", latent, c.latent_dim)):
         if declared is not None and declared != actual:
             raise CheckpointError(
-                f"declares {name} = {declared} but the snapshot's weights have {actual}", settings_file
+                f"declares {name} = {str(declared)[:40]}{'...' if len(str(declared)) > 40 else ''} "
+                f"but the snapshot's weights have {actual}", settings_file
             )
 
 

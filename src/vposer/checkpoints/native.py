@@ -86,6 +86,9 @@ def _parse_document(text: str, where: Path) -> dict[str, Any]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"the model config is not valid JSON ({exc.msg}, line {exc.lineno})", where) from None
+    except (ValueError, RecursionError) as exc:  # 5000-digit numbers, nesting 1000 deep
+        raise CheckpointError(f"the model config is not usable JSON ({type(exc).__name__})",
+                              where) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
         raise CheckpointError(f"not a vposer model config (no \"format\": \"{FORMAT_NAME}\")", where)
     version = doc.get("format_version", 0)

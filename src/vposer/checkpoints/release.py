@@ -79,9 +79,9 @@ def read_ini(path: Path) -> dict[str, Any]:
         if not sep:
             continue
         value = value.strip()
-        try:
-            settings[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
+        try:  # literals only; a long or deeply nested value stays a string
+            settings[key.strip()] = ast.literal_eval(value) if len(value) <= 10_000 else value
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             settings[key.strip()] = value
     return settings
 
@@ -107,6 +107,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read the settings file ({exc})", path) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", path) from None
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:  # values yaml rejects
+        raise ConfigError(f"not a usable settings file ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else 'nested too deeply'})",
+                          path) from None
     if not isinstance(data, dict):
         raise ConfigError("the YAML file does not hold a mapping of settings", path)
     return data

@@ -25,9 +25,12 @@ def _shape(sd: Mapping[str, Tensor], key: str) -> tuple[int, ...]:
     return tuple(value.shape) if isinstance(value, Tensor) else ()
 
 
-def strip_prefix(sd: Mapping[str, Any]) -> dict[str, Any]:
+def strip_prefix(sd: Mapping[str, Any], path: Optional[PathLike] = None) -> dict[str, Any]:
     """Keep the entries under a training module's prefix (``vp_model.`` or ``vposer.``), without
     it, when any key has one; else return all."""
+    if not all(isinstance(k, str) for k in sd):
+        odd = next(k for k in sd if not isinstance(k, str))
+        raise CheckpointError(f"the state dict has a key that is not a name: {odd!r}", path)
     for prefix in (V2_PREFIX, TRAINER_PREFIX):
         if any(k.startswith(prefix) for k in sd):
             return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
@@ -71,7 +74,7 @@ def model_from_state_dict(
     Raises:
         CheckpointError: unknown architecture, missing or extra layers, wrong shapes, NaN or Inf.
     """
-    sd = strip_prefix(sd)
+    sd = strip_prefix(sd, path)
     config = config or infer_config(sd, path)
     model = build_model(config)
     expected = model.state_dict()

@@ -1,68 +1,78 @@
-"""Reading pickled torch checkpoints without executing anything.
+"""Reading ``torch.save`` files without executing anything, and without ``torch.load``.
 
 A legitimate checkpoint's pickle names torch's tensor-rebuilding functions, storages,
 ``collections.OrderedDict`` and plain containers; a 2020 Lightning checkpoint also names
-Lightning classes, but only as dictionary keys (``callbacks``), never calling them.
-
-The rule implemented here:
+Lightning classes, but only as dictionary keys (``callbacks``), never calling them. The rule:
 
 - a global on the allow-list resolves normally;
 - any other global resolves to an *inert placeholder* class, so that it can sit in the data
   (for example as a dict key) without the module being imported;
-- calling a placeholder (``REDUCE``), instantiating it (``NEWOBJ``) or building on it is refused
-  with :class:`~vposer.errors.UnsafePickleError`, which names the global;
-- an allow-listed Python function resolves to a fresh copy for each load, so that ``BUILD`` on it
-  (which sets attributes such as ``__defaults__``) cannot change torch for later loads.
+- calling a placeholder (``REDUCE``), instantiating it (``NEWOBJ``) or setting attributes of
+  anything the pickle did not make (``BUILD``, see :mod:`vposer.safe_pickle`) is refused with
+  :class:`~vposer.errors.UnsafePickleError`, which names the global.
 
-:func:`load_torch_file` hands this unpickler to ``torch.load`` (both the zip format and the
-legacy pre-1.6 format go through ``pickle_module``), mapping every storage to the CPU. Zip
-archives are checked first: TorchScript archives (which ``torch.load`` would hand to
-``torch.jit.load``, running their code) are refused, declared sizes must be plausible for the
-file's size, and every record's CRC must match.
+Both file formats are read here rather than by ``torch.load``, which would hand TorchScript
+archives to ``torch.jit.load`` (running their code), open tar files, follow a zip's records as
+its own reader sees them, or write ``.patch`` files for pickled modules:
+
+- the zip format (torch >= 1.6): ``<name>/data.pkl`` and one record ``<name>/data/<key>`` per
+  storage, read with :mod:`zipfile` (which checks every record's CRC);
+- the legacy format: pickles of the magic number, protocol version and system info, the data
+  pickle, the list of storage keys, then each storage as an int64 element count and its bytes.
+
+Every storage is created on the CPU from bytes the file holds, so declared sizes are bounded by
+the file's size before anything is allocated.
 """
 from __future__ import annotations
 
+import collections
+import io
 import os
 import pickle
-import types
+import struct
 import zipfile
-from typing import Any
+from typing import Any, BinaryIO, Callable, Optional
 
+import numpy as np
 import torch
 
 from ..errors import CheckpointError, PathLike, UnsafePickleError
+from ..safe_pickle import (ARRAY_CLASS, GuardedUnpickler, codecs_encode, numpy_scalar,
+                           reconstruct_array)
 
-# (module, name) pairs that may be resolved and called: data constructors only.
-ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("collections", "OrderedDict"),
-        ("collections", "defaultdict"),
-        ("builtins", "set"),
-        ("builtins", "frozenset"),
-        ("builtins", "slice"),
-        ("builtins", "complex"),
-        ("__builtin__", "set"),
-        ("_codecs", "encode"),  # bytes in protocol-2 pickles
-        ("torch._utils", "_rebuild_tensor"),
-        ("torch._utils", "_rebuild_tensor_v2"),
-        ("torch._utils", "_rebuild_tensor_v3"),
-        ("torch._utils", "_rebuild_parameter"),
-        ("torch._utils", "_rebuild_parameter_with_state"),
-        ("torch._utils", "_rebuild_device_tensor_from_numpy"),
-        ("torch", "Size"),
-        ("torch", "device"),
-        ("torch.nn.parameter", "Parameter"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
-)
-_IMMUTABLE_TYPE = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE: built-in and extension types
-_TORCH_DTYPES = {name for name in dir(torch) if isinstance(getattr(torch, name, None), torch.dtype)}
-_NUMPY_DTYPE_MODULES = {"numpy.dtypes"}
+__all__ = ["load_torch_file"]
+
+_NUMPY_ARRAY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")
+
+# (module, name) -> what it resolves to: data constructors only.
+ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("collections", "defaultdict"): collections.defaultdict,
+    ("builtins", "set"): set, ("builtins", "frozenset"): frozenset, ("builtins", "slice"): slice,
+    ("builtins", "complex"): complex, ("__builtin__", "set"): set,
+    ("_codecs", "encode"): codecs_encode,  # bytes in protocol-2 pickles
+    ("torch", "Size"): torch.Size, ("torch", "device"): torch.device,
+    ("torch.nn.parameter", "Parameter"): torch.nn.Parameter,
+    ("numpy", "ndarray"): ARRAY_CLASS, ("numpy", "dtype"): np.dtype,
+    **{(m, "_reconstruct"): reconstruct_array for m in _NUMPY_ARRAY_MODULES},
+    **{(m, "scalar"): numpy_scalar for m in _NUMPY_ARRAY_MODULES},
+    **{("torch._utils", name): getattr(torch._utils, name) for name in (
+        "_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
+        "_rebuild_parameter_with_state", "_rebuild_device_tensor_from_numpy")
+       if hasattr(torch._utils, name)},
+}
+_TORCH_DTYPES = {name: getattr(torch, name) for name in dir(torch)
+                 if isinstance(getattr(torch, name, None), torch.dtype)}
+#: Storage classes of the pickles (``torch.FloatStorage``, ``torch.cuda.HalfStorage``, ...).
+_STORAGE_DTYPES = {"Double": torch.float64, "Float": torch.float32, "Half": torch.float16,
+                   "BFloat16": torch.bfloat16, "Long": torch.int64, "Int": torch.int32,
+                   "Short": torch.int16, "Char": torch.int8, "Byte": torch.uint8,
+                   "Bool": torch.bool, "ComplexDouble": torch.complex128,
+                   "ComplexFloat": torch.complex64, "Untyped": torch.uint8}
+_LEGACY_MAGIC, _LEGACY_PROTOCOL = 0x1950A86A20F9469CFC6C, 1001
+#: Uncompressed bytes a zip checkpoint may declare beyond its own size (torch stores records
+#: uncompressed, so a real checkpoint declares about its size; a zip bomb declares far more).
+_ZIP_SLACK = 64 << 20
 
 
 class _InertMeta(type):
@@ -91,85 +101,152 @@ def _placeholder(module: str, name: str) -> type:
                                  "pickled_module": module, "pickled_name": name})
 
 
-def private_copy(obj: Any) -> Any:
-    """A Python function as a new function object sharing its code (anything else unchanged):
-    what a pickle's ``BUILD`` sets on the copy stays with the copy."""
-    if not isinstance(obj, types.FunctionType):
-        return obj
-    copy = types.FunctionType(obj.__code__, obj.__globals__, obj.__name__, obj.__defaults__,
-                              obj.__closure__)
-    copy.__kwdefaults__ = dict(obj.__kwdefaults__) if obj.__kwdefaults__ else None
-    copy.__qualname__ = obj.__qualname__
-    return copy
+class _StorageKind:
+    """What a pickled storage class (``torch.FloatStorage``) stands for: its dtype."""
+
+    def __init__(self, dtype: torch.dtype):
+        self.dtype = dtype
 
 
-def _construct(cls: type) -> Any:
-    """A constructor for a Python class (whose attributes ``BUILD`` could otherwise change)."""
-    def construct(*args: Any, **kwargs: Any) -> Any:
-        return cls(*args, **kwargs)
-    return construct
+class _Refused(Exception):
+    """A pickle asked for something this reader refuses (a safety problem, not corruption)."""
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only allow-listed globals (see the module docstring)."""
+class RestrictedUnpickler(GuardedUnpickler):
+    """Resolves only allow-listed globals; storages come from ``storage(pid)`` (see the module
+    docstring)."""
+
+    def __init__(self, file: BinaryIO, storage: Optional[Callable[[tuple], Any]] = None):
+        super().__init__(file, encoding="utf-8")
+        self._storage = storage
+
+    def _refuse(self, problem: str) -> None:
+        raise _Refused(problem)
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in ALLOWED_GLOBALS:
-            obj = super().find_class(module, name)
-            if isinstance(obj, type) and not obj.__flags__ & _IMMUTABLE_TYPE:
-                return _construct(obj)
-            return private_copy(obj)
+            return ALLOWED_GLOBALS[module, name]
         if module == "torch" and name in _TORCH_DTYPES:
-            return getattr(torch, name)
-        if module in _NUMPY_DTYPE_MODULES and name.endswith("DType"):
-            return super().find_class(module, name)
+            return _TORCH_DTYPES[name]
+        if module in ("torch", "torch.cuda") and name.endswith("Storage") \
+                and name[:-len("Storage")] in _STORAGE_DTYPES:
+            return _StorageKind(_STORAGE_DTYPES[name[:-len("Storage")]])
+        if module == "numpy.dtypes" and name.endswith("DType"):
+            return getattr(np.dtypes, name, None) or _placeholder(module, name)
         return _placeholder(module, name)
 
-
-# torch.load(pickle_module=...) expects a module-like object with Unpickler and load.
-class _PickleModule:
-    Unpickler = RestrictedUnpickler
-    __name__ = "vposer.checkpoints.unpickler"
-
-    @staticmethod
-    def load(file: Any, **kwargs: Any) -> Any:
-        return RestrictedUnpickler(file, **kwargs).load()
+    def persistent_load(self, pid: Any) -> Any:
+        if self._storage is None or not isinstance(pid, tuple) or not pid or pid[0] != "storage":
+            raise pickle.UnpicklingError(f"unexpected persistent id {str(pid)[:60]!r}: only "
+                                         "tensor storages may be referenced")
+        return self._storage(pid)
 
 
-restricted_pickle = _PickleModule()
-
-_ZIP_MAGIC = b"PK\x03\x04"
-#: Uncompressed bytes a zip checkpoint may declare beyond its own size (torch stores records
-#: uncompressed, so a real checkpoint declares about its size; a zip bomb declares far more).
-_ZIP_SLACK = 64 << 20
+def _typed(untyped: torch.UntypedStorage, dtype: torch.dtype) -> torch.storage.TypedStorage:
+    return torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype, _internal=True)
 
 
-def check_zip_checkpoint(path: str) -> None:
-    """Refuse a zip checkpoint that ``torch.load`` should not open.
+def _element_size(kind: Any) -> tuple[torch.dtype, int]:
+    if not isinstance(kind, _StorageKind):
+        raise pickle.UnpicklingError(f"a storage of unknown type {kind!r}")
+    return kind.dtype, torch.empty((), dtype=kind.dtype).element_size()
 
-    Raises:
-        CheckpointError: damaged or truncated; a TorchScript archive (it holds code, which
-            ``torch.load`` would run through ``torch.jit.load``); records declaring far more
-            data than the file holds (a zip bomb); a record whose CRC does not match.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            records = archive.infolist()
-            names = [r.filename.split("/", 1)[-1] for r in records]
-            if "constants.pkl" in names or any(n.startswith("code/") for n in names):
-                raise CheckpointError("this is a TorchScript archive, which holds code; refusing "
-                                      "to load it (a checkpoint holds only data)", path)
-            declared = sum(r.file_size for r in records)
-            if declared > 2 * os.path.getsize(path) + _ZIP_SLACK:
-                raise CheckpointError(f"its records declare {declared} bytes, far more than the "
-                                      "file holds; refusing to unpack it", path)
-            damaged = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        raise CheckpointError(f"the checkpoint is a damaged or truncated zip archive ({exc})",
-                              path) from None
-    if damaged is not None:
-        raise CheckpointError(f"the checkpoint is corrupt: record {damaged!r} fails its CRC "
-                              "check", path)
+
+def _count(value: Any, limit: int, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise pickle.UnpicklingError(f"{what} {value!r} is impossible in a file of this size")
+    return value
+
+
+_NUMPY_SWAP = {torch.float64: "f8", torch.float32: "f4", torch.float16: "f2",
+               torch.bfloat16: "u2", torch.int64: "i8", torch.int32: "i4", torch.int16: "i2",
+               torch.complex128: "c16", torch.complex64: "c8"}
+
+
+def _storage_from_bytes(data: bytes, dtype: torch.dtype, little_endian: bool) -> torch.UntypedStorage:
+    """A CPU storage holding ``data``, byte-swapped to this machine's order if needed."""
+    if not little_endian and dtype in _NUMPY_SWAP:
+        code = _NUMPY_SWAP[dtype]
+        data = np.frombuffer(data, dtype=">" + code).astype("<" + code).tobytes()
+    if not data:
+        return torch.UntypedStorage(0)
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).untyped_storage()
+
+
+def _load_zip(path: str) -> Any:
+    with zipfile.ZipFile(path) as archive:
+        records = {info.filename: info for info in archive.infolist()}
+        pickles = [n for n in records if n.count("/") == 1 and n.endswith("/data.pkl")]
+        if len(pickles) != 1:
+            raise CheckpointError("a zip archive without exactly one <name>/data.pkl: not a "
+                                  "torch checkpoint", path)
+        prefix = pickles[0][: -len("data.pkl")]
+        if prefix + "constants.pkl" in records or any(
+                n.startswith(prefix + "code/") for n in records):
+            raise CheckpointError("this is a TorchScript archive, which holds code; refusing to "
+                                  "load it (a checkpoint holds only data)", path)
+        declared = sum(r.file_size for r in records.values())
+        if declared > 2 * os.path.getsize(path) + _ZIP_SLACK:
+            raise CheckpointError(f"its records declare {declared} bytes, far more than the file "
+                                  "holds; refusing to unpack it", path)
+        order = prefix + "byteorder"
+        little = order not in records or archive.read(order).strip() == b"little"
+        storages: dict[Any, torch.UntypedStorage] = {}
+
+        def storage(pid: tuple) -> Any:
+            _, kind, key, _location, numel = pid[:5]
+            dtype, size = _element_size(kind)
+            if key not in storages:
+                info = records.get(f"{prefix}data/{key}")
+                if info is None:
+                    raise pickle.UnpicklingError(f"storage record data/{key} is missing")
+                nbytes = _count(numel, info.file_size // size, "a storage of") * size
+                storages[key] = _storage_from_bytes(archive.read(info)[:nbytes], dtype, little)
+            return _typed(storages[key], dtype)
+
+        return RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), storage).load()
+
+
+def _load_legacy(path: str) -> Any:
+    file_size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        if RestrictedUnpickler(fh).load() != _LEGACY_MAGIC:
+            raise CheckpointError("not a PyTorch checkpoint (no legacy magic number)", path)
+        if RestrictedUnpickler(fh).load() != _LEGACY_PROTOCOL:
+            raise CheckpointError("an unknown legacy torch protocol version", path)
+        info = RestrictedUnpickler(fh).load()
+        little = not isinstance(info, dict) or info.get("little_endian", True) is not False
+        roots: dict[Any, tuple[torch.UntypedStorage, torch.dtype, int]] = {}
+
+        def storage(pid: tuple) -> Any:
+            if len(pid) != 6:
+                raise pickle.UnpicklingError("a malformed storage reference")
+            _, kind, key, _location, numel, view = pid
+            dtype, size = _element_size(kind)
+            if key not in roots:
+                _count(numel, file_size // size, "a storage of")
+                roots[key] = (torch.UntypedStorage(numel * size), dtype, numel)
+            untyped = roots[key][0]
+            if view is not None:
+                _, offset, count = view
+                start = _count(offset, roots[key][2], "a view offset")
+                count = _count(count, roots[key][2] - start, "a view of")
+                untyped = untyped[start * size:(start + count) * size]
+            return _typed(untyped, dtype)
+
+        result = RestrictedUnpickler(fh, storage).load()
+        for key in RestrictedUnpickler(fh).load():
+            if key not in roots:
+                raise pickle.UnpicklingError(f"the data lists storage {key!r}, which no tensor uses")
+            untyped, dtype, numel = roots[key]
+            head = fh.read(8)
+            if len(head) < 8 or struct.unpack("<q" if little else ">q", head)[0] != numel:
+                raise EOFError(f"storage {key!r} is truncated or mislabelled")
+            data = fh.read(untyped.nbytes())
+            if len(data) < untyped.nbytes():
+                raise EOFError(f"storage {key!r} is truncated")
+            untyped.copy_(_storage_from_bytes(data, dtype, little))
+    return result
 
 
 def load_torch_file(path: PathLike) -> Any:
@@ -186,22 +263,22 @@ def load_torch_file(path: PathLike) -> Any:
         head = fh.read(4)
     if not head:
         raise CheckpointError("the checkpoint file is empty", path)
-    if head == _ZIP_MAGIC:
-        check_zip_checkpoint(path)
-    elif head[:1] != b"\x80":
+    if head != b"PK\x03\x04" and head[:1] != b"\x80":
         raise CheckpointError("not a PyTorch checkpoint (neither zip nor pickle format)", path)
     try:
-        return torch.load(path, map_location="cpu", pickle_module=restricted_pickle,
-                          weights_only=False)
+        return _load_zip(path) if head == b"PK\x03\x04" else _load_legacy(path)
     except UnsafePickleError as exc:
         raise UnsafePickleError(exc.problem, path) from None
+    except _Refused as exc:
+        raise UnsafePickleError(f"{exc}; refusing to load it", path) from None
     except CheckpointError:
         raise
     except MemoryError:
         raise CheckpointError("the checkpoint declares more data than fits in memory; it is "
                               "corrupt or malicious", path) from None
     except (EOFError, pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, ValueError,
-            KeyError, IndexError, TypeError, AttributeError, AssertionError, OSError) as exc:
+            KeyError, IndexError, TypeError, AttributeError, AssertionError, OSError,
+            struct.error, RecursionError, OverflowError) as exc:
         raise CheckpointError(
             f"cannot read the checkpoint, it is truncated or corrupt ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})",
