@@ -132,7 +132,7 @@ class RestrictedUnpickler(GuardedUnpickler):
                 and name[:-len("Storage")] in _STORAGE_DTYPES:
             return _StorageKind(_STORAGE_DTYPES[name[:-len("Storage")]])
         if module == "numpy.dtypes" and name.endswith("DType"):
-            return getattr(np.dtypes, name, None) or _placeholder(module, name)
+            return getattr(getattr(np, "dtypes", None), name, None) or _placeholder(module, name)
         return _placeholder(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
