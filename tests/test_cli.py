@@ -153,3 +153,14 @@ def test_help_states_each_default_once():
         assert "(default: None)" not in text and "(default: False)" not in text
         assert text.count("(default: cpu)") == 1
     assert "(default: lerp)" in " ".join(run_cli("interpolate", "--help").stdout.split())
+
+
+def test_stored_threshold_applies_only_to_matching_settings(tmp_path, capsys):
+    poses = tmp_path / "p.npz"
+    np.savez(poses, pose_body=np.zeros((3, 63), np.float32))
+    assert main(["score", str(poses), "--top", "0"]) == 0  # default weights: K=16, sigma 0.1
+    assert "(the model's plausibility.json)" in capsys.readouterr().out
+    for extra in (["--elbo"], ["--samples", "4"], ["--sigma", "0.05"]):
+        assert main(["score", str(poses), "--top", "0", *extra]) == 0
+        out = capsys.readouterr().out
+        assert "no threshold applied" in out and "flagged" not in out, extra

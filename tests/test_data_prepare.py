@@ -269,3 +269,13 @@ def test_output_set_aside_by_an_interrupted_swap_is_put_back(tmp_path):
         (tmp / "summary.json").write_text('{"new": 1}')
     assert (out / "summary.json").read_text() == '{"new": 1}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared"]
+
+
+def test_output_folder_under_a_file_is_named(tmp_path):
+    from vposer.data.prepared import atomic_output_dir
+    from vposer.errors import OutputError
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError, match="afile' is a file, not a folder"):
+        with atomic_output_dir(tmp_path / "afile" / "prepared"):
+            pass

@@ -408,3 +408,11 @@ def test_completions_are_plausible_and_diverse(trained):
         assert out.known_error.max() < 0.25  # radians, mean over the known joints
         spread = out.poses[:, ~legs].std(0).norm(dim=-1).mean()
         assert spread > math.radians(2)  # the completions differ
+
+
+def test_singular_camera_is_refused():
+    from vposer.errors import InputError
+    from vposer.fit.targets import keypoint_targets
+
+    with pytest.raises(InputError, match="singular"):
+        keypoint_targets(np.zeros((1, 22, 2)), np.diag([0.0, 500.0, 1.0]))

@@ -155,3 +155,55 @@ def test_ddp_over_two_cpu_processes(tmp_path):
     out = proc.communicate(timeout=900)[0]
     assert proc.returncode == 0, out[-3000:]
     assert vposer.load_model(tmp_path / "run").config.latent_dim == 8
+
+
+def test_training_inputs_are_checked_before_anything_is_written(tmp_path):
+    """NaN poses (named with their file), a batch larger than the training set and --resume
+    with another network fail before a run folder appears; a dry run leaves nothing behind."""
+    from vposer.train.run import train
+
+    cfg = tiny_config(tmp_path)
+    train_file = tmp_path / "data" / "train" / "pose_body.npy"
+    poses = np.load(train_file)
+    poses[5, 7] = np.nan
+    np.save(train_file, poses)
+    with pytest.raises(ConfigError, match=r"1 pose\(s\) contain NaN or Inf \(rows 5\)") as err:
+        train(load_config(cfg))
+    assert "train/pose_body.npy" in str(err.value)
+    write_data(tmp_path / "data")
+    with pytest.raises(ConfigError, match="fewer than one batch of 1000"):
+        train(load_config(cfg, {"train_parms": {"batch_size": 1000}}))
+    assert not (tmp_path / "run").exists()
+    train(load_config(cfg), fast_dev_run=True)
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (tmp_path / "run" / "config.yaml").write_text("recipe: v2\nmodel_params: {num_neurons: 32, latentD: 8}\n")
+    with pytest.raises(ConfigError, match="--resume with a different network"):
+        train(load_config(cfg, {"recipe": "v1"}), resume=True)
+
+
+def test_cli_paths_are_relative_to_the_current_folder(tmp_path, monkeypatch):
+    """--data and -o are where the user typed them from; paths inside the config stay relative
+    to the config file."""
+    from vposer.cli import main
+
+    cfg = tiny_config(tmp_path / "confs")
+    (tmp_path / "work").mkdir()
+    shutil.move(str(tmp_path / "confs" / "data"), str(tmp_path / "work" / "mydata"))
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["train", str(cfg), "--data", "mydata", "-o", "runs/x", "--fast-dev-run"]) == 0
+
+
+def test_sigterm_during_training_exits_143(tmp_path, monkeypatch, capsys):
+    import lightning.pytorch as pl
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from vposer.cli import main
+
+    def stopped(*args, **kwargs):
+        raise SIGTERMException
+
+    monkeypatch.setattr(pl.Trainer, "fit", stopped)
+    assert main(["train", str(tiny_config(tmp_path))]) == 143
+    assert "stopped by SIGTERM; resume with --resume" in capsys.readouterr().err

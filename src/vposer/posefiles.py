@@ -29,12 +29,16 @@ POSE_KEYS = ("pose_body", "pose")
 FULL_POSE_WIDTHS = (66, 72, 156, 165)
 
 
+def npz_name(path: PathLike) -> Path:
+    """``path`` with ``.npz`` appended unless it ends so (as ``np.savez`` names files)."""
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
 def atomic_savez(path: PathLike, arrays: Mapping[str, Any]) -> Path:
     """``np.savez`` to a temporary file in the destination folder, then rename: a reader never
     sees a half-written file, and an existing file is only replaced once the new one is whole."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")
+    path = npz_name(path)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
     return path

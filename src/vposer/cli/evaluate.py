@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_device_argument
+from ._common import add_device_argument, check_device
 
 DESCRIPTION = """Score a VPoser (and/or poses from an .npz file, and/or SMPLify's 8-component GMM
 prior fitted on the same training poses) on a prepared data set: reconstruction of the held-out
@@ -62,12 +62,15 @@ def _name(path: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     import torch
 
     import vposer
 
     from ..errors import InputError
     from ..evaluate import EvalSettings, evaluate
+    from ..fileio import check_writable
     from ..evaluate.report import format_table, published_lines
     from ..posefiles import load_poses
 
@@ -76,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.fid_samples}")
     if args.prdc_samples < 2 or args.k < 1:
         raise InputError("--prdc-samples must be >= 2 and -k >= 1")
+    check_device(args.device)
+    check_writable(Path(args.output) / "metrics.json")
     model = None
     model_arg = args.model if args.model is not None else (None if args.poses else "default")
     if model_arg is not None:

@@ -61,15 +61,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import InputError
     from ..fit import fit, load_targets
-    from ..posefiles import atomic_savez, meta_json, model_fingerprint
+    from ..posefiles import atomic_savez, meta_json, model_fingerprint, npz_name
     from ..render.io import check_outputs
 
     if args.batch_size < 0 or args.restarts < 1:
         raise InputError("--batch-size must be >= 0 and --restarts >= 1")
     if args.max_iters is not None and args.max_iters < 1:
         raise InputError(f"--max-iters must be >= 1, got {args.max_iters}")
-    output = args.output if str(args.output).endswith(".npz") else f"{args.output}.npz"
-    check_outputs((output, "npz"), (args.render, "image"), inputs=[args.input])
+    check_outputs((npz_name(args.output), "npz"), (args.render, "image"), inputs=[args.input])
     targets = load_targets(args.input, args.kind)
     model = load_model_from_args(args)
     body = vposer.load_body(args.body, device=args.device)

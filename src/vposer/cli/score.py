@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..fit.likelihood import (calibrate_threshold, elbo, log_likelihood, read_calibration,
                                   write_calibration)
-    from ..posefiles import atomic_savez, load_poses, meta_json, model_fingerprint
+    from ..posefiles import atomic_savez, load_poses, meta_json, model_fingerprint, npz_name
+    from ..render.io import check_outputs
 
     if args.samples < 1 or args.top < 0:
         raise InputError("--samples must be >= 1 and --top >= 0")
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.write_calibration and not args.calibrate:
         raise InputError("--write-calibration needs --calibrate HELDOUT_NPZ (the poses to "
                          "calibrate on)")
+    check_outputs((npz_name(args.output) if args.output else None, "npz"),
+                  inputs=[p for p in (args.input, args.calibrate) if p])
     poses = torch.from_numpy(load_poses(args.input, args.key))
     model = load_model_from_args(args)
     if args.elbo:
@@ -78,8 +81,17 @@ def run(args: argparse.Namespace) -> int:
         source = source if args.threshold is not None else f"--calibrate {args.calibrate}"
     if threshold is None:
         stored = read_calibration(model)
-        if stored is not None:
+        mine = {"ELBO": args.elbo, "samples": args.samples, "sigma": args.sigma,
+                "refine": args.refine}
+        theirs = {"ELBO": False, "samples": stored.samples, "sigma": stored.sigma, "refine": 0} \
+            if stored is not None else mine
+        if stored is not None and mine == theirs:
             threshold, source = stored.threshold, "the model's plausibility.json"
+        elif stored is not None:
+            differ = ", ".join(f"{k} {mine[k]} (calibrated: {theirs[k]})" for k in mine
+                               if mine[k] != theirs[k])
+            print(f"note: the model's plausibility.json was calibrated with other settings "
+                  f"({differ}); no threshold applied (give --calibrate or --threshold)")
     order = torch.argsort(scores)
     flags = None if threshold is None else (scores < threshold)
     kind = "ELBO" if args.elbo else f"log-likelihood (K={args.samples})"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,11 +48,16 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         if value is not None:
             o.setdefault(section, {})[key] = value
 
+    def here(path: object) -> object:
+        """A path typed on the command line is relative to the current folder (paths inside
+        the config file are relative to the file)."""
+        return None if path is None else str(Path(str(path)).expanduser().resolve())
+
     if args.recipe:
         o["recipe"] = args.recipe
-    put("data", "prepared_dir", args.data)
-    put("logging", "work_dir", args.out)
-    put("body_model", "bm_path", args.body)
+    put("data", "prepared_dir", here(args.data))
+    put("logging", "work_dir", here(args.out))
+    put("body_model", "bm_path", args.body if args.body in (None, "open") else here(args.body))
     put("train_parms", "num_epochs", args.epochs)
     put("train_parms", "batch_size", args.batch_size)
     put("general", "rnd_seed", args.seed)

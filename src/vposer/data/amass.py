@@ -204,6 +204,8 @@ class Take:
 
 def read_take(path: PathLike) -> Take:
     """Read one take file; raises :class:`TakeError` with the reason when it is not one."""
+    if not zipfile.is_zipfile(path):
+        raise TakeError("unreadable: not an .npz archive (damaged, truncated or another format)")
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple, Union
@@ -80,10 +81,12 @@ def load_cmu(directory: PathLike) -> CmuData:
         skeleton = cmu_skeleton(spec)
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"not a CMU skeleton description: {exc}", spec_path) from exc
+    if not zipfile.is_zipfile(data_path):
+        raise InputError("not an .npz archive (missing, damaged or truncated)", data_path)
     try:
         npz = np.load(data_path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"unreadable: {exc}", data_path) from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"unreadable: {exc}", data_path) from None
     keys = sorted(npz.files, key=_natural)
     if not keys:
         raise InputError("holds no takes", data_path)

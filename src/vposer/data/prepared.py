@@ -26,8 +26,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import InputError
-from ..fileio import write_json
+from ..errors import InputError, OutputError
+from ..fileio import check_writable, write_json
 
 PathLike = Union[str, os.PathLike]
 
@@ -164,8 +164,12 @@ class atomic_output_dir:
         if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").exists():
             raise InputError("exists, is not empty and is not a prepared directory; "
                              "refusing to overwrite", out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        check_writable(out / "summary.json")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        except OSError as exc:
+            raise OutputError(f"cannot write here ({exc.strerror or exc})", out) from None
         os.chmod(self.tmp, 0o777 & ~_umask())  # mkdtemp makes it private
         return self.tmp
 

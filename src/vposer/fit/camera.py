@@ -44,6 +44,8 @@ class PinholeCamera:
                dtype: torch.dtype = torch.float32) -> PinholeCamera:
         """Check and convert; ``R`` defaults to the identity and ``t`` to zero."""
         k = _as(K, (3, 3), "K", dtype)
+        if (torch.linalg.det(k.double()).abs() < 1e-12).any():
+            raise InputError("the camera intrinsics K are singular (a focal length of 0?)")
         r = _as(torch.eye(3) if R is None else R, (3, 3), "R", dtype)
         tt = _as(torch.zeros(3) if t is None else t, (3,), "t", dtype)
         return cls(k, r, tt)

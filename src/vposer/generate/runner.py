@@ -301,7 +301,8 @@ def _run_jobs(jobs: list[ShardJob], opts: Options, base: dict[str, Any], summary
                 record(produce_shard(job))
         elif jobs:
             error = _run_parallel(jobs, opts.executor or _executor(opts, workers, jobs[0].settings),
-                                  opts.executor is None, record)
+                                  opts.executor is None, record,
+                                  lambda: merge_shards(path, base, done))
     except BaseException as exc:  # interrupted, or an error in this process: record, then re-raise
         error = exc
     finally:
@@ -312,8 +313,13 @@ def _run_jobs(jobs: list[ShardJob], opts: Options, base: dict[str, Any], summary
         _raise_with_context(error, summary)
 
 
-def _run_parallel(jobs, executor: Executor, own: bool, record) -> Optional[BaseException]:
-    """Submit all jobs; on the first failure cancel what has not started, keep what finishes."""
+def _run_parallel(jobs, executor: Executor, own: bool, record, flush) -> Optional[BaseException]:
+    """Submit all jobs; on the first failure cancel what has not started, keep what finishes.
+
+    Interrupted (Ctrl-C, SIGTERM): shards not started are cancelled; those already finished are
+    recorded and the manifest written at once (``flush``), then each shard still running is
+    recorded as it completes, so no finished work is lost even if the process is killed while
+    it waits (a second Ctrl-C stops waiting)."""
     error: Optional[BaseException] = None
     pending: set[Future] = set()
     try:
@@ -331,9 +337,20 @@ def _run_parallel(jobs, executor: Executor, own: bool, record) -> Optional[BaseE
                     for other in pending:
                         other.cancel()
     except BaseException as exc:
+        error = error or exc
         for other in pending:
             other.cancel()
-        error = error or exc
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            running = [f for f in pending if not f.cancelled()]
+            for fut in sorted(running, key=lambda f: not f.done()):  # finished ones first
+                if not fut.done():
+                    flush()
+                try:
+                    result = fut.result()
+                except BaseException:  # noqa: BLE001 (a failed shard is simply not recorded)
+                    continue
+                record(result)
+            flush()
     finally:
         if own:
             executor.shutdown(wait=error is None or not isinstance(error, KeyboardInterrupt), cancel_futures=True)

@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from ..errors import ConfigError
-from ..fileio import atomic_path, write_text
+from ..fileio import atomic_path, check_writable, write_text
 from .config import TrainConfig, check_data_and_body
 
 
@@ -38,15 +38,32 @@ def _atomic_checkpoint_io() -> Any:
     return AtomicCheckpointIO()
 
 
-def _load_split(directory: Path, split: str) -> torch.Tensor:
-    poses = np.load(directory / split / "pose_body.npy", mmap_mode="r")
+def _load_split(directory: Path, split: str, batch_size: int = 1) -> torch.Tensor:
+    """``(N, 63)`` poses of a split, checked: finite, and at least one batch of them."""
+    path = directory / split / "pose_body.npy"
+    poses = np.load(path, mmap_mode="r")
     if poses.ndim != 2 or poses.shape[1] != 63 or len(poses) == 0:
-        raise ConfigError(f"expected (N, 63) body poses with N > 0, got {poses.shape}",
-                          directory / split / "pose_body.npy")
-    return torch.from_numpy(np.array(poses, dtype=np.float32))
+        raise ConfigError(f"expected (N, 63) body poses with N > 0, got {poses.shape}", path)
+    poses = np.array(poses, dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(poses).all(axis=1))
+    if len(bad):
+        raise ConfigError(f"{len(bad)} pose(s) contain NaN or Inf (rows {', '.join(map(str, bad[:5]))}"
+                          f"{', ...' if len(bad) > 5 else ''})", path)
+    if len(poses) < batch_size:
+        raise ConfigError(f"the '{split}' split has {len(poses)} poses, fewer than one batch of "
+                          f"{batch_size}: lower train_parms.batch_size (--batch-size)", path)
+    return torch.from_numpy(poses)
 
 
-def build_datamodule(cfg: TrainConfig, epoch_fn: Any) -> Any:
+def check_splits(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training and validation poses, checked before anything is written."""
+    batch = int(cfg.get("train_parms.batch_size"))
+    return (_load_split(cfg.prepared_dir, cfg.get("data.train_split", "train"), batch),
+            _load_split(cfg.prepared_dir, cfg.get("data.val_split", "vald")))
+
+
+def build_datamodule(cfg: TrainConfig, epoch_fn: Any,
+                     splits: tuple[torch.Tensor, torch.Tensor] | None = None) -> Any:
     import lightning.pytorch as pl
 
     from .batches import PoseBatches
@@ -54,8 +71,7 @@ def build_datamodule(cfg: TrainConfig, epoch_fn: Any) -> Any:
     class PoseDataModule(pl.LightningDataModule):
         def __init__(self) -> None:
             super().__init__()
-            self.train_poses = _load_split(cfg.prepared_dir, cfg.get("data.train_split", "train"))
-            self.val_poses = _load_split(cfg.prepared_dir, cfg.get("data.val_split", "vald"))
+            self.train_poses, self.val_poses = splits if splits is not None else check_splits(cfg)
             self._train = PoseBatches(self.train_poses, int(cfg.get("train_parms.batch_size")),
                                       cfg.seed, epoch_fn)
 
@@ -105,8 +121,8 @@ def train(cfg: TrainConfig, resume: bool = False, fast_dev_run: bool = False) ->
         ConfigError: before any training, when the data folder or body model is unusable.
     """
     check_data_and_body(cfg)
+    splits = check_splits(cfg)
     import lightning.pytorch as pl
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from ..body import load_body
     from .module import VPoserModule
@@ -116,20 +132,23 @@ def train(cfg: TrainConfig, resume: bool = False, fast_dev_run: bool = False) ->
     last = ckpt_dir / "last.ckpt"
     if resume and not last.is_file():
         raise ConfigError("nothing to resume: no checkpoints/last.ckpt in the run folder", work)
-    if not resume and last.is_file():
+    if not resume and last.is_file() and not fast_dev_run:
         raise ConfigError("the run folder already holds a training; resume it with --resume "
                           "or choose another output folder", work)
-    work.mkdir(parents=True, exist_ok=True)
-    write_text(work / "config.yaml", yaml.safe_dump(cfg.raw, sort_keys=False))
+    if resume:
+        _check_same_network(cfg, work)
+    check_writable(work / "config.yaml")
+    if not fast_dev_run:  # a dry run leaves nothing behind (no config, logs or checkpoints)
+        work.mkdir(parents=True, exist_ok=True)
+        write_text(work / "config.yaml", yaml.safe_dump(cfg.raw, sort_keys=False))
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     bm = cfg.get("body_model.bm_path")
     body = load_body(None if bm in (None, "open") else bm, cfg.get("body_model.model_type"))
     module = VPoserModule(cfg, body)
-    data = build_datamodule(cfg, lambda: module.current_epoch if module._trainer is not None else 0)
+    data = build_datamodule(cfg, lambda: module.current_epoch if module._trainer is not None else 0,
+                            splits)
     images = bool(cfg.get("logging.render_during_training", True))
-    loggers = [CSVLogger(work, name="logs", version=""),
-               TensorBoardLogger(work, name="logs", version="tensorboard", default_hp_metric=False)]
     trainer = pl.Trainer(
         accelerator=cfg.get("trainer.accelerator", "auto"),
         devices=cfg.get("trainer.devices", 1),
@@ -140,8 +159,8 @@ def train(cfg: TrainConfig, resume: bool = False, fast_dev_run: bool = False) ->
         max_epochs=int(cfg.get("train_parms.num_epochs")),
         max_steps=int(cfg.get("trainer.max_steps", -1)),
         limit_train_batches=cfg.get("trainer.limit_train_batches", 1.0),
-        callbacks=_callbacks(cfg, ckpt_dir, images),
-        logger=loggers,
+        callbacks=[] if fast_dev_run else _callbacks(cfg, ckpt_dir, images),
+        logger=False if fast_dev_run else _loggers(work, resume),
         plugins=[_atomic_checkpoint_io()],
         use_distributed_sampler=False,
         enable_progress_bar=bool(cfg.get("trainer.progress_bar", True)),
@@ -150,10 +169,45 @@ def train(cfg: TrainConfig, resume: bool = False, fast_dev_run: bool = False) ->
         default_root_dir=work,
         fast_dev_run=fast_dev_run,
     )
-    trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
+    except SystemExit as exc:  # Lightning ends Ctrl-C with sys.exit(1), SIGTERM with its own
+        raise TrainingInterrupted("SIGTERM" if type(exc).__name__ == "SIGTERMException"
+                                  else "interrupted") from None
     if trainer.is_global_zero and not fast_dev_run:
         export_best(work)
     return work
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C or SIGTERM; ``last.ckpt`` holds the state to resume from."""
+
+
+def _loggers(work: Path, resume: bool) -> list:
+    """CSV and TensorBoard logs under ``work/logs``; the K-th resumption writes its CSV rows to
+    ``logs/resumed-K/metrics.csv``, keeping the earlier ones (the CSV logger rewrites its file)."""
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    version = ""
+    if resume:
+        count = len(list((work / "logs").glob("resumed-*")))
+        version = f"resumed-{count + 1}"
+    return [CSVLogger(work, name="logs", version=version),
+            TensorBoardLogger(work, name="logs", version="tensorboard", default_hp_metric=False)]
+
+
+def _check_same_network(cfg: TrainConfig, work: Path) -> None:
+    """On ``--resume``: the config must describe the network the run was training."""
+    saved = work / "config.yaml"
+    if not saved.is_file():
+        return
+    before = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
+    keys = ("recipe", "model_params")
+    old = {k: before.get(k) for k in keys}
+    new = {k: cfg.raw.get(k) for k in keys}
+    if old != new:
+        raise ConfigError(f"--resume with a different network: the run was started with {old}, "
+                          f"this config has {new}", saved)
 
 
 def export_best(work: Path) -> Path:
