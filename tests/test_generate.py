@@ -454,3 +454,27 @@ def test_cuda_shards_match_cpu_within_tolerance(reference, model_dir, tmp_path):
         ma = axis_angle_to_matrix(torch.from_numpy(a["pose_body"]).reshape(-1, 3))
         mb = axis_angle_to_matrix(torch.from_numpy(b["pose_body"]).reshape(-1, 3))
         assert (ma - mb).abs().max().item() < 1e-3  # same rotations (axis-angle may flip near pi)
+
+
+def test_interrupted_parallel_run_records_finished_and_running_shards(monkeypatch):
+    """Ctrl-C while shards run: those not started are cancelled, those finished or running are
+    recorded (and the manifest flushed) before the interrupt goes on."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vposer.generate import runner
+
+    monkeypatch.setattr(runner, "produce_shard", lambda job: time.sleep(0.3 * (job > 0)) or job)
+    recorded, flushes = [], []
+
+    def record(result):
+        recorded.append(result)
+        if len(recorded) == 1:  # the interrupt arrives while job 0 is being recorded
+            raise KeyboardInterrupt
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        error = runner._run_parallel(list(range(8)), pool, False, record,
+                                     lambda: flushes.append(len(recorded)))
+    assert isinstance(error, KeyboardInterrupt)
+    assert recorded[0] == 0 and 1 in recorded  # finished, and running when interrupted
+    assert not {4, 5, 6, 7} & set(recorded)  # never started
+    assert flushes[-1] == len(recorded)

@@ -145,6 +145,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     for key, value in m_full.state_dict().items():
         assert torch.equal(value, m_resumed.state_dict()[key]), key
     assert m_full.config.latent_dim == 8 and m_full.info["format"] == "native"
+    assert (b / "run" / "logs" / "resumed-1" / "metrics.csv").is_file()  # earlier rows kept apart
     assert vposer.load_model(a / "run" / "checkpoints" / "last.ckpt").config.num_neurons == 32
 
 

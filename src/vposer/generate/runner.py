@@ -322,11 +322,14 @@ def _run_parallel(jobs, executor: Executor, own: bool, record, flush) -> Optiona
     it waits (a second Ctrl-C stops waiting)."""
     error: Optional[BaseException] = None
     pending: set[Future] = set()
+    handled: set[Future] = set()
     try:
         pending = {executor.submit(produce_shard, job) for job in jobs}
+        submitted = set(pending)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
+                handled.add(fut)
                 if fut.cancelled():
                     continue
                 exc = fut.exception()
@@ -341,8 +344,8 @@ def _run_parallel(jobs, executor: Executor, own: bool, record, flush) -> Optiona
         for other in pending:
             other.cancel()
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            running = [f for f in pending if not f.cancelled()]
-            for fut in sorted(running, key=lambda f: not f.done()):  # finished ones first
+            left = [f for f in submitted - handled if not f.cancelled()]
+            for fut in sorted(left, key=lambda f: not f.done()):  # finished ones first
                 if not fut.done():
                     flush()
                 try:
