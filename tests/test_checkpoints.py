@@ -9,7 +9,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -18,7 +17,6 @@ from vposer.checkpoints import load_model, save_model
 from vposer.checkpoints.unpickler import load_torch_file
 from vposer.errors import CheckpointError, UnsafePickleError
 
-from conftest import aa_close
 
 
 def decode_ref(model, ref):
