@@ -411,3 +411,15 @@ def test_dmpl_with_an_object_member_is_refused(tmp_path):
     np.savez(path, eigvec=np.array([None, 1], dtype=object))
     with pytest.raises(BodyModelError, match="dmpl.npz"):
         read_dmpl(path, 6890)
+
+
+def test_python3_protocol2_empty_arrays_and_shared_structures(tmp_path):
+    """Empty arrays pickled by Python 3 at protocol 2 name builtins.bytes; a tuple shared 60
+    levels deep is converted once per object, not once per path."""
+    path = tmp_path / "empty.pkl"
+    path.write_bytes(pickle.dumps({"extra": np.zeros((0, 3))}, protocol=2))
+    assert read_arrays(path)["extra"].shape == (0, 3)
+    dag = b"K\x01" + b"q\x00h\x00h\x00\x86" * 60
+    shared = tmp_path / "shared.pkl"
+    shared.write_bytes(b"\x80\x02}" + _op_str("extra") + dag + b"s.")
+    assert "extra" in read_arrays(shared)  # returns at once

@@ -35,6 +35,8 @@ PathLike = str | os.PathLike
 #: Values one array of a body-model file may hold: several times SMPL-X's ``posedirs`` (15
 #: million), far below what would exhaust memory once converted to float64.
 MAX_ARRAY_VALUES = 100_000_000
+#: Bytes an object (pickled) member of an ``.npz`` may hold: chumpy-era leftovers are small.
+MAX_OBJECT_MEMBER_BYTES = 64 << 20
 _NEEDED_KEYS = ("v_template", "f", "weights", "kintree_table", "J_regressor", "J", "shapedirs",
                 "posedirs", "joint_names")
 
@@ -73,17 +75,17 @@ def _npz_member(path: str, npz: Any, zf: zipfile.ZipFile, key: str) -> Any:
     """One member of an ``.npz``: numeric arrays by numpy, object arrays (pickled inside the
     ``.npy``) through the restricted unpickler."""
     try:
+        stored = zf.getinfo(f"{key}.npy").file_size
         with zf.open(f"{key}.npy") as fh:
             version = np.lib.format.read_magic(fh)
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
                 np.lib.format.read_array_header_2_0
             shape, _, dtype = read_header(fh)
             if dtype.hasobject:
+                if stored > MAX_OBJECT_MEMBER_BYTES:
+                    raise ValueError(f"its pickled object array holds {stored} bytes, more than "
+                                     f"a body model needs (at most {MAX_OBJECT_MEMBER_BYTES:,})")
                 payload = fh.read()
-        stored = zf.getinfo(f"{key}.npy").file_size
-        if dtype.hasobject and stored > 8 * MAX_ARRAY_VALUES:
-            raise ValueError(f"its pickled object array holds {stored} bytes, more than any "
-                             "body model")
         if not dtype.hasobject:
             count = int(np.prod(shape, dtype=np.float64))
             if count > MAX_ARRAY_VALUES:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BodyModelError, UnsafePickleError
-from ..safe_pickle import ARRAY_CLASS, GuardedUnpickler, codecs_encode, numpy_scalar, \
+from ..safe_pickle import ARRAY_CLASS, GuardedUnpickler, checked, codecs_encode, numpy_scalar, \
     reconstruct_array
 
 __all__ = ["UnsafeBodyFileError", "load_legacy_pickle", "unconverted", "unpickle_restricted"]
@@ -78,10 +78,20 @@ def _safe_reconstructor(cls: type, base: type, state: Any) -> Any:
     return object.__new__(cls)
 
 
+def _bytes(*args: Any) -> bytes:
+    """``bytes`` as Python 3 pickles it at protocol 2 (``bytes()`` for empty data); never
+    ``bytes(n)``, which would allocate n zero bytes."""
+    if not args:
+        return b""
+    if len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
+        return bytes(args[0])
+    raise pickle.UnpicklingError("bytes() is only rebuilt from bytes")
+
+
 # builtins a pickle may name; none can inflate a small input (no list(), bytes(n), ...)
 _BUILTINS = {
-    "object": object, "set": set, "frozenset": frozenset, "complex": complex, "slice": slice,
-    "bool": bool, "int": int, "float": float, "str": str,
+    "object": object, "set": checked(set), "frozenset": checked(frozenset), "complex": complex,
+    "slice": slice, "bool": bool, "int": int, "float": float, "str": str, "bytes": _bytes,
 }
 _SPARSE_FORMATS = ("csc", "csr", "coo", "bsr", "dia", "lil", "dok")
 
@@ -168,24 +178,33 @@ def unconverted(value: Any) -> str | None:
     return value.chumpy_name if isinstance(value, _ChumpyStub) else None
 
 
-def _plain(obj: Any, path: str) -> Any:
-    """Replace the stubs inside ``obj`` (recursively through containers) by plain values."""
+def _plain(obj: Any, path: str, done: dict[int, Any] | None = None) -> Any:
+    """Replace the stubs inside ``obj`` (recursively through containers) by plain values; an
+    object shared by several containers is converted once (a pickle can share one tuple 60
+    levels deep, 2**60 paths)."""
+    done = {} if done is None else done
+    key = id(obj)
+    if key in done:
+        return done[key][1]
     if isinstance(obj, _ChumpyStub):
-        return _to_array(obj, path)
-    if isinstance(obj, _SparseStub):
-        return _to_sparse(obj, path)
-    if isinstance(obj, dict):
-        return {k: _plain(v, path) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_plain(v, path) for v in obj)
-    if isinstance(obj, np.ndarray) and obj.dtype == object:  # e.g. an .npz object member
+        value: Any = _to_array(obj, path)
+    elif isinstance(obj, _SparseStub):
+        value = _to_sparse(obj, path)
+    elif isinstance(obj, dict):
+        value = {k: _plain(v, path, done) for k, v in obj.items()}
+    elif isinstance(obj, (list, tuple)):
+        value = type(obj)(_plain(v, path, done) for v in obj)
+    elif isinstance(obj, np.ndarray) and obj.dtype == object:  # e.g. an .npz object member
         if obj.shape == ():
-            return _plain(obj.item(), path)
-        out = np.empty(obj.shape, dtype=object)
-        for index, value in np.ndenumerate(obj):
-            out[index] = _plain(value, path)
-        return out
-    return obj
+            value = _plain(obj.item(), path, done)
+        else:
+            value = np.empty(obj.shape, dtype=object)
+            for index, item in np.ndenumerate(obj):
+                value[index] = _plain(item, path, done)
+    else:
+        return obj
+    done[key] = (obj, value)  # keeps obj alive, so its id is not reused meanwhile
+    return value
 
 
 def unpickle_restricted(data: bytes, path: PathLike = "<bytes>") -> Any:
@@ -201,7 +220,7 @@ def unpickle_restricted(data: bytes, path: PathLike = "<bytes>") -> Any:
     except (UnsafeBodyFileError, BodyModelError):
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, MemoryError, RecursionError, OverflowError) as exc:
+            IndexError, KeyError, MemoryError, RecursionError, OverflowError, LookupError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else "no detail"
         raise BodyModelError("not a body-model file: neither an .npz archive nor a readable "
                              f"pickle ({type(exc).__name__}: {detail})", path) from None

@@ -101,6 +101,9 @@ def model_from_state_dict(
                 f"'{key}' has shape {tuple(value.shape)}, the architecture needs {tuple(ref.shape)}",
                 path,
             )
+        if value.is_complex() or (ref.is_floating_point() and not value.is_floating_point()):
+            raise CheckpointError(f"'{key}' holds {value.dtype} values; the architecture needs "
+                                  "real floating-point weights", path)
         if value.is_floating_point() and not torch.isfinite(value).all():
             raise CheckpointError(f"'{key}' contains NaN or Inf values", path)
     model.load_state_dict({k: sd[k] for k in expected}, strict=True)

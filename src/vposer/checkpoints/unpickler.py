@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, PathLike, UnsafePickleError
-from ..safe_pickle import (ARRAY_CLASS, GuardedUnpickler, codecs_encode, numpy_scalar,
+from ..safe_pickle import (ARRAY_CLASS, GuardedUnpickler, checked, codecs_encode, numpy_scalar,
                            reconstruct_array)
 
 __all__ = ["load_torch_file"]
@@ -45,11 +45,22 @@ __all__ = ["load_torch_file"]
 _NUMPY_ARRAY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")
 
 # (module, name) -> what it resolves to: data constructors only.
+def _tensor_from_numpy(data: Any, dtype: Any, device: Any, requires_grad: bool) -> torch.Tensor:
+    """``torch._utils._rebuild_device_tensor_from_numpy`` on the CPU, whatever device the pickle
+    names (a CUDA device would initialise CUDA in this process; 'meta' holds no data)."""
+    if not isinstance(data, np.ndarray) or data.dtype.hasobject:
+        raise pickle.UnpicklingError("a tensor rebuilt from something other than a numeric array")
+    tensor = torch.from_numpy(data).to(dtype=dtype)
+    tensor.requires_grad = bool(requires_grad)
+    return tensor
+
+
 ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("collections", "defaultdict"): collections.defaultdict,
-    ("builtins", "set"): set, ("builtins", "frozenset"): frozenset, ("builtins", "slice"): slice,
-    ("builtins", "complex"): complex, ("__builtin__", "set"): set,
+    ("collections", "OrderedDict"): checked(collections.OrderedDict),
+    ("collections", "defaultdict"): checked(collections.defaultdict),
+    **{(module, name): value for module in ("builtins", "__builtin__") for name, value in (
+        ("set", checked(set)), ("frozenset", checked(frozenset)), ("slice", slice),
+        ("complex", complex))},
     ("_codecs", "encode"): codecs_encode,  # bytes in protocol-2 pickles
     ("torch", "Size"): torch.Size, ("torch", "device"): torch.device,
     ("torch.nn.parameter", "Parameter"): torch.nn.Parameter,
@@ -58,8 +69,8 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     **{(m, "scalar"): numpy_scalar for m in _NUMPY_ARRAY_MODULES},
     **{("torch._utils", name): getattr(torch._utils, name) for name in (
         "_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
-        "_rebuild_parameter_with_state", "_rebuild_device_tensor_from_numpy")
-       if hasattr(torch._utils, name)},
+        "_rebuild_parameter_with_state") if hasattr(torch._utils, name)},
+    ("torch._utils", "_rebuild_device_tensor_from_numpy"): _tensor_from_numpy,
 }
 _TORCH_DTYPES = {name: getattr(torch, name) for name in dir(torch)
                  if isinstance(getattr(torch, name, None), torch.dtype)}
@@ -128,7 +139,7 @@ class RestrictedUnpickler(GuardedUnpickler):
             return ALLOWED_GLOBALS[module, name]
         if module == "torch" and name in _TORCH_DTYPES:
             return _TORCH_DTYPES[name]
-        if module in ("torch", "torch.cuda") and name.endswith("Storage") \
+        if module in ("torch", "torch.cuda", "torch.storage") and name.endswith("Storage") \
                 and name[:-len("Storage")] in _STORAGE_DTYPES:
             return _StorageKind(_STORAGE_DTYPES[name[:-len("Storage")]])
         if module == "numpy.dtypes" and name.endswith("DType"):
@@ -137,8 +148,10 @@ class RestrictedUnpickler(GuardedUnpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         if self._storage is None or not isinstance(pid, tuple) or not pid or pid[0] != "storage":
-            raise pickle.UnpicklingError(f"unexpected persistent id {str(pid)[:60]!r}: only "
-                                         "tensor storages may be referenced")
+            raise pickle.UnpicklingError(f"an unexpected persistent id (a {type(pid).__name__}): "
+                                         "only tensor storages may be referenced")
+        if len(pid) < 5 or not isinstance(pid[2], str) or len(pid[2]) > 64:
+            raise pickle.UnpicklingError("a malformed storage reference")
         return self._storage(pid)
 
 
@@ -185,6 +198,9 @@ def _load_zip(path: str) -> Any:
                 n.startswith(prefix + "code/") for n in records):
             raise CheckpointError("this is a TorchScript archive, which holds code; refusing to "
                                   "load it (a checkpoint holds only data)", path)
+        if any(r.compress_type != zipfile.ZIP_STORED for r in records.values()):
+            raise CheckpointError("its records are compressed, which torch never does; refusing "
+                                  "to unpack them", path)
         declared = sum(r.file_size for r in records.values())
         if declared > 2 * os.path.getsize(path) + _ZIP_SLACK:
             raise CheckpointError(f"its records declare {declared} bytes, far more than the file "
@@ -235,9 +251,11 @@ def _load_legacy(path: str) -> Any:
             return _typed(untyped, dtype)
 
         result = RestrictedUnpickler(fh, storage).load()
-        for key in RestrictedUnpickler(fh).load():
-            if key not in roots:
-                raise pickle.UnpicklingError(f"the data lists storage {key!r}, which no tensor uses")
+        keys = RestrictedUnpickler(fh).load()
+        if not isinstance(keys, list) or sorted(map(str, keys)) != sorted(roots):
+            raise pickle.UnpicklingError("the list of stored storages does not match the "
+                                         "storages the tensors use (data would be missing)")
+        for key in keys:
             untyped, dtype, numel = roots[key]
             head = fh.read(8)
             if len(head) < 8 or struct.unpack("<q" if little else ">q", head)[0] != numel:
@@ -278,7 +296,7 @@ def load_torch_file(path: PathLike) -> Any:
                               "corrupt or malicious", path) from None
     except (EOFError, pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, ValueError,
             KeyError, IndexError, TypeError, AttributeError, AssertionError, OSError,
-            struct.error, RecursionError, OverflowError) as exc:
+            struct.error, RecursionError, OverflowError, LookupError) as exc:
         raise CheckpointError(
             f"cannot read the checkpoint, it is truncated or corrupt ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})",
