@@ -416,3 +416,17 @@ def test_singular_camera_is_refused():
 
     with pytest.raises(InputError, match="singular"):
         keypoint_targets(np.zeros((1, 22, 2)), np.diag([0.0, 500.0, 1.0]))
+
+
+def test_fit_in_inference_mode_is_refused_and_dtypes_follow_the_body(model):
+    from vposer.errors import InputError
+    from vposer.fit.targets import joint_targets
+
+    body64 = vposer.load_body(dtype=torch.float64)
+    with torch.no_grad():
+        target = body64(pose_body=model.sample(2, seed=4).pose_body.double()).joints
+    targets = joint_targets(target)
+    with torch.inference_mode(), pytest.raises(InputError, match="inference_mode"):
+        fit(model, body64, targets, max_iters=2)
+    result = fit(model, body64, targets, max_iters=2)
+    assert result.pose_body.dtype == result.z.dtype == result.trans.dtype == torch.float64

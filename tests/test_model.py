@@ -157,3 +157,20 @@ def test_copies_decode_with_their_own_layers(v2_dir):
     z = model.sample_latent(4, seed=0)
     assert not torch.allclose(model.decode(z).matrices, twin.decode(z).matrices)
     assert twin.double().decode(z).matrices.dtype == torch.float64
+
+
+def test_empty_batches_and_opposite_or_integer_codes():
+    """Zero poses in, zero poses out; slerp between opposite codes keeps the norm (any great
+    circle joins them) and ends exactly at the second; integer codes interpolate as floats."""
+    model = vposer.load_model()
+    assert model.sample(0).axis_angle.shape == (0, 21, 3)
+    assert model.decode(torch.zeros(0, 32)).matrices.shape == (0, 21, 3, 3)
+    assert model.decode_batched(torch.zeros(0, 32)).axis_angle.shape == (0, 21, 3)
+    assert model.encode(torch.zeros(0, 63)).mean.shape == (0, 32)
+    z = torch.randn(2, 32, generator=torch.Generator().manual_seed(0))
+    far = torch.stack([-z[0], z[1] * 2])
+    path = vposer.interpolate(z, far, 5, method="slerp")
+    assert torch.allclose(path[:, 0].norm(dim=-1), z[0].norm().expand(5), rtol=1e-5)
+    assert (path[-1] - far).abs().max() < 1e-5 and (path[0] - z).abs().max() < 1e-5
+    assert torch.equal(vposer.interpolate(torch.tensor([0, 0]), torch.tensor([1, 1]), 3)[1],
+                       torch.tensor([0.5, 0.5]))

@@ -33,7 +33,8 @@ class BodyOutput:
     Attributes:
         vertices: ``(N, V, 3)`` posed mesh vertices, metres.
         joints: ``(N, J, 3)`` posed positions of the model's own joints (no extra landmarks).
-        faces: ``(F, 3)`` long vertex indices of the triangles.
+        faces: ``(F, 3)`` long vertex indices of the triangles: the model's own buffer, shared
+            by every output (not copied per call); clone it before changing it in place.
         full_pose: ``(N, J, 3)`` axis-angle rotation of every joint, root first.
     """
 

@@ -305,7 +305,8 @@ def _result(problem: _Problem, x: Tensor, reports: list) -> FitResult:
                            torch.full_like(d2[:, 0], float("nan")))
     last = reports[-1][1]
     return FitResult(
-        z=v["z"], pose_body=decoded.axis_angle.reshape(n, 63), root_orient=v["root_orient"],
+        z=v["z"], pose_body=decoded.axis_angle.reshape(n, 63).to(v["z"].dtype),
+        root_orient=v["root_orient"],
         trans=v["trans"], betas=v["betas"] if "betas" in v else x.new_zeros(n, 0),
         residuals=residuals, mean_error=mean, objective=last.objective,
         iterations=sum(r.iterations for _, r in reports),
@@ -355,6 +356,9 @@ def fit(model: Any, body: BodyModel, targets: Targets, *,
     Returns:
         :class:`FitResult`.
     """
+    if torch.is_inference_mode_enabled():
+        raise InputError("fit needs gradients, which torch.inference_mode() forbids: call it "
+                         "outside inference mode (torch.no_grad() around it is fine)")
     kind = "3d" if targets.is_3d else "2d"
     stages = _check_stages(DEFAULT_STAGES[kind] if stages is None else stages)
     if restarts < 1:

@@ -104,7 +104,9 @@ def _points(value: Any, name: str, dim: int) -> Tensor:
     t = torch.as_tensor(np.asarray(value, dtype=np.float64))
     if t.ndim == 2 and t.shape[-1] == dim:
         t = t.unsqueeze(0)
-    if t.ndim != 3 or t.shape[-1] != dim or t.shape[0] == 0 or t.shape[1] == 0:
+    if t.ndim == 3 and t.shape[0] == 0:
+        raise InputError(f"{name} holds no samples (shape {tuple(t.shape)})")
+    if t.ndim != 3 or t.shape[-1] != dim or t.shape[1] == 0:
         raise InputError(f"{name} must be (N, K, {dim}) (or (K, {dim}) for one sample), "
                          f"got {tuple(t.shape)}")
     if torch.isinf(t).any():

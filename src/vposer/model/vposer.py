@@ -146,6 +146,8 @@ class VPoser(nn.Module):
             standard deviation.
         """
         x = as_pose_batch(poses, "poses").to(self._ref)
+        if x.shape[0] == 0:  # no poses: an empty posterior
+            return Normal(x.new_zeros(0, self.latent_dim), x.new_ones(0, self.latent_dim))
         mean, std = self._encode_flat(x)
         # softplus underflows to 0 for poses far from the data; Normal needs a positive scale
         return Normal(mean, std.clamp_min(1e-12))
@@ -164,6 +166,8 @@ class VPoser(nn.Module):
 
     def _decode_checked(self, z: Tensor) -> DecodedPoses:
         """:meth:`decode` of codes already through :meth:`_check_latent`."""
+        if z.shape[0] == 0:
+            return DecodedPoses(z.new_zeros(0, NUM_JOINTS, 3), z.new_zeros(0, NUM_JOINTS, 3, 3))
         matrices, axis_angle = sixd_to_matrix_and_axis_angle(self._decode_6d(z))
         return DecodedPoses(axis_angle, matrices)
 
@@ -312,6 +316,14 @@ def iter_chunks(x: Tensor, chunk_size: int) -> Iterator[tuple[int, Tensor]]:
         yield start, x[start : start + chunk_size]
 
 
+def _perpendicular(u: Tensor) -> Tensor:
+    """``(..., D)`` unit vectors perpendicular to the unit vectors ``u``: the coordinate axis
+    least aligned with each, made orthogonal to it."""
+    axis = torch.nn.functional.one_hot(u.abs().argmin(-1), u.shape[-1]).to(u)
+    w = axis - (axis * u).sum(-1, keepdim=True) * u
+    return w / w.norm(dim=-1, keepdim=True)
+
+
 def interpolate(
     z1: Tensor, z2: Tensor, steps: int, method: str = "lerp", there_and_back: bool = False
 ) -> Tensor:
@@ -331,6 +343,8 @@ def interpolate(
         ``(steps, D)`` or ``(steps, B, D)`` (``2 * steps - 2`` steps with ``there_and_back``).
     """
     z1 = torch.as_tensor(z1)
+    if not z1.is_floating_point():  # integer codes: interpolate in the default float dtype
+        z1 = z1.to(torch.get_default_dtype())
     z2 = torch.as_tensor(z2).to(z1)
     if z1.shape != z2.shape:
         raise InputError(f"codes to interpolate differ in shape: {tuple(z1.shape)} vs {tuple(z2.shape)}")
@@ -344,13 +358,14 @@ def interpolate(
         n2 = z2.norm(dim=-1, keepdim=True)
         u1 = z1 / n1.clamp_min(1e-12)
         u2 = z2 / n2.clamp_min(1e-12)
-        omega = torch.acos((u1 * u2).sum(-1, keepdim=True).clamp(-1, 1))
-        sin_omega = torch.sin(omega)
-        near = sin_omega < 1e-6
-        safe = torch.where(near, torch.ones_like(sin_omega), sin_omega)
-        w1 = torch.where(near, 1 - t, torch.sin((1 - t) * omega) / safe)
-        w2 = torch.where(near, t, torch.sin(t * omega) / safe)
-        direction = w1 * u1 + w2 * u2
+        # the great circle through u1 towards u2: u(t) = cos(t omega) u1 + sin(t omega) w, with w
+        # the unit part of u2 orthogonal to u1 (any perpendicular for opposite or equal codes)
+        cos_omega = (u1 * u2).sum(-1, keepdim=True)
+        w = u2 - cos_omega * u1
+        w_norm = w.norm(dim=-1, keepdim=True)
+        omega = torch.atan2(w_norm, cos_omega)  # accurate near 0 and pi, unlike acos
+        w = torch.where(w_norm > 1e-6, w / w_norm.clamp_min(1e-12), _perpendicular(u1))
+        direction = torch.cos(t * omega) * u1 + torch.sin(t * omega) * w
         direction = direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         out = direction * ((1 - t) * n1 + t * n2)
     else:
