@@ -37,6 +37,7 @@ _EXPORTS = {
     "BodyModelError": "vposer.errors",
     "InputError": "vposer.errors",
     "OutputError": "vposer.errors",
+    "Interrupted": "vposer.errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

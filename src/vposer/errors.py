@@ -45,6 +45,23 @@ class InputError(VPoserError):
     """An argument (pose array, latent code, ...) has the wrong shape, dtype or values."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Work stopped by a signal after keeping what was finished.
+
+    Args:
+        signal_name: ``'SIGINT'`` (Ctrl-C; exit code 130) or ``'SIGTERM'`` (143).
+        hint: what to do next (``'resume with --resume'``), or empty.
+    """
+
+    def __init__(self, signal_name: str = "SIGINT", hint: str = ""):
+        super().__init__(signal_name)
+        self.signal_name, self.hint = signal_name, hint
+
+    @property
+    def exit_code(self) -> int:
+        return 143 if self.signal_name == "SIGTERM" else 130
+
+
 class OutputError(VPoserError):
     """An output file cannot be written there: a missing or unwritable folder, a directory in
     the way, a full disk, a format the writer cannot store."""

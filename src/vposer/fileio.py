@@ -12,13 +12,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterable, Iterator, Union
 
-from .errors import OutputError
+from .errors import InputError, OutputError
 
 PathLike = Union[str, os.PathLike]
 
-__all__ = ["atomic_path", "check_writable", "write_json", "write_text"]
+__all__ = ["atomic_path", "check_output", "check_writable", "write_json", "write_text"]
 
 
 def _file_mode(path: Path) -> int:
@@ -59,6 +59,19 @@ def check_writable(path: PathLike) -> None:
         raise OutputError(f"cannot write: {str(folder)!r} is a file, not a folder", path)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write: no permission in {str(folder)!r}", path)
+
+
+def check_output(path: PathLike, inputs: Iterable[PathLike] = ()) -> None:
+    """Check an output before long work: writable (:func:`check_writable`) and not one of the
+    files the command reads.
+
+    Raises:
+        InputError: ``path`` is one of ``inputs``.
+        OutputError: no file can be written at ``path``.
+    """
+    if Path(path).resolve() in {Path(p).resolve() for p in inputs}:
+        raise InputError("is also an input of this command; refusing to overwrite it", path)
+    check_writable(path)
 
 
 @contextlib.contextmanager

@@ -7,10 +7,10 @@ import torch
 from torch import Tensor
 from torch.distributions import Normal
 
-import torch.nn.functional as F
 from torch import nn
 
 from vposer.model import V2Layers, VPoserConfig
+from vposer.model.networks import NormalHead
 from vposer.rotations import rotation_6d_to_matrix
 
 from ..train.vposer_smpl import numpy_latent
@@ -26,17 +26,12 @@ def _get(tree: Any, key: str, default: Any) -> Any:
     return getattr(tree, key, default)
 
 
-class NormalDistDecoder(nn.Module):
-    """Index 8 of ``encoder_net``: heads ``mu`` and ``logvar``; returns
+class NormalDistDecoder(NormalHead):
+    """Index 8 of ``encoder_net``: the package's mean/std head, returning
     ``Normal(mu, softplus(logvar))`` over ``(N, latentD)``, as the original."""
 
-    def __init__(self, num_feat_in: int, latentD: int):  # noqa: N803 (original name)
-        super().__init__()
-        self.mu = nn.Linear(num_feat_in, latentD)
-        self.logvar = nn.Linear(num_feat_in, latentD)
-
     def forward(self, x: Tensor) -> Normal:
-        return Normal(self.mu(x), F.softplus(self.logvar(x)))
+        return Normal(*super().forward(x))
 
 
 class ContinousRotReprDecoder(nn.Module):  # the original's spelling
@@ -64,8 +59,7 @@ class VPoser(V2Layers):
     def _encode_flat(self, x: Tensor) -> tuple[Tensor, Tensor]:
         for layer in self.encoder_net[:8]:
             x = layer(x)
-        head = self.encoder_net[8]
-        return head.mu(x), F.softplus(head.logvar(x))
+        return NormalHead.forward(self.encoder_net[8], x)
 
     def encode(self, pose_body: Tensor) -> Normal:
         return super().encode(pose_body)

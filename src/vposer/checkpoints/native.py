@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from ..errors import CheckpointError, PathLike
 from ..fileio import atomic_path
 from ..model import ARCHITECTURES, VPoser, VPoserConfig
-from .state_dicts import infer_config, model_from_state_dict, strip_prefix
+from .state_dicts import model_from_state_dict
 
 FORMAT_NAME = "vposer"
 FORMAT_VERSION = 1
@@ -124,7 +124,7 @@ def load_native(path: PathLike) -> VPoser:
     The config in the weights' metadata, written in the same file as them, is the one used;
     ``config.json`` only stands in for it when the metadata has none (so a save interrupted
     between its two files still loads as the model that was being saved). The declared sizes
-    must match the tensors before any network is built.
+    must match the tensors, which alone size the network.
     """
     path = Path(path)
     weights = path / WEIGHTS_NAME if path.is_dir() else path
@@ -144,15 +144,11 @@ def load_native(path: PathLike) -> VPoser:
         except (OSError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"cannot read the model config ({exc})", config_file) from None
         doc, where = _parse_document(text, config_file), config_file
-    config = None
-    if doc is not None:
-        config = _config(doc, where)
-        found = infer_config(strip_prefix(tensors), weights)
-        if found != config:
-            raise CheckpointError(
-                f"the config declares {config.to_dict()} but the weights hold {found.to_dict()}",
-                where)
-    model = model_from_state_dict(tensors, weights, config)
+    declared = None if doc is None else _config(doc, where)
+    model = model_from_state_dict(tensors, weights)  # sized by the tensors, never by the config
+    if declared is not None and declared != model.config:
+        raise CheckpointError(f"the config declares {declared.to_dict()} but the weights hold "
+                              f"{model.config.to_dict()}", where)
     if doc is not None:
         source = doc.get("source", {})
         origin = source.get("converted_from", source) if source.get("format") == "native" else source

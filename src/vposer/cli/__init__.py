@@ -68,10 +68,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt as exc:  # Ctrl-C (130), or SIGTERM where a command catches it (143)
-        how = str(exc) or "interrupted"
-        print(f"vposer {args.command}: {'stopped by SIGTERM' if how == 'SIGTERM' else 'interrupted'}"
-              f"{'; resume with --resume' if args.command == 'train' else ''}", file=sys.stderr)
-        return 143 if how == "SIGTERM" else 130
+        sigterm = getattr(exc, "signal_name", "") == "SIGTERM"
+        hint = getattr(exc, "hint", "")
+        print(f"vposer {args.command}: {'stopped by SIGTERM' if sigterm else 'interrupted'}"
+              f"{'; ' + hint if hint else ''}", file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
     except Exception as exc:  # an unexpected failure: still one line unless --debug
         if args.debug:
             traceback.print_exc()

@@ -26,10 +26,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..errors import InputError
+    from ..fileio import check_output
     from ..posefiles import atomic_savez, load_latents, meta_json, model_fingerprint, npz_name
-    from ..render.io import check_outputs
 
-    check_outputs((npz_name(args.output), "npz"), inputs=[args.input])
+    check_output(npz_name(args.output), inputs=[args.input])
 
     model = load_model_from_args(args)
     z = load_latents(args.input, model.latent_dim)

@@ -26,10 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..fileio import check_output
     from ..posefiles import atomic_savez, load_poses, meta_json, model_fingerprint, npz_name
-    from ..render.io import check_outputs
 
-    check_outputs((npz_name(args.output), "npz"), inputs=[args.input])
+    check_output(npz_name(args.output), inputs=[args.input])
     poses = load_poses(args.input, args.key)
     model = load_model_from_args(args)
     with torch.no_grad():

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..fit.likelihood import (calibrate_threshold, elbo, log_likelihood, read_calibration,
                                   write_calibration)
     from ..posefiles import atomic_savez, load_poses, meta_json, model_fingerprint, npz_name
-    from ..render.io import check_outputs
+    from ..fileio import check_output
 
     if args.samples < 1 or args.top < 0:
         raise InputError("--samples must be >= 1 and --top >= 0")
@@ -60,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.write_calibration and not args.calibrate:
         raise InputError("--write-calibration needs --calibrate HELDOUT_NPZ (the poses to "
                          "calibrate on)")
-    check_outputs((npz_name(args.output) if args.output else None, "npz"),
-                  inputs=[p for p in (args.input, args.calibrate) if p])
+    if args.output:
+        check_output(npz_name(args.output), inputs=[p for p in (args.input, args.calibrate) if p])
     poses = torch.from_numpy(load_poses(args.input, args.key))
     model = load_model_from_args(args)
     if args.elbo:
@@ -83,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
         stored = read_calibration(model)
         mine = {"ELBO": args.elbo, "samples": args.samples, "sigma": args.sigma,
                 "refine": args.refine}
-        theirs = {"ELBO": False, "samples": stored.samples, "sigma": stored.sigma, "refine": 0} \
-            if stored is not None else mine
+        theirs = None if stored is None else {"ELBO": False, "samples": stored.samples,
+                                              "sigma": stored.sigma, "refine": 0}
         if stored is not None and mine == theirs:
             threshold, source = stored.threshold, "the model's plausibility.json"
         elif stored is not None:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from .vposer import NUM_JOINTS, POSE_DIM, VPoser, VPoserConfig, _DecoderLayers
 
-__all__ = ["V1Layers", "V2Layers", "ARCHITECTURES", "build_model"]
+__all__ = ["V1Layers", "V2Layers", "NormalHead", "ARCHITECTURES", "build_model"]
 
 
 class _Flatten(nn.Module):
@@ -26,7 +26,7 @@ class _Flatten(nn.Module):
         return x.reshape(x.shape[0], -1)
 
 
-class _NormalHead(nn.Module):
+class NormalHead(nn.Module):
     """v2's ``NormalDistDecoder``: two linear heads, mean and softplus standard deviation."""
 
     def __init__(self, num_feat_in: int, latent_dim: int):
@@ -100,7 +100,7 @@ class V2Layers(VPoser):
             nn.Dropout(0.1),
             nn.Linear(n, n),
             nn.Linear(n, n),
-            _NormalHead(n, latent_dim),
+            NormalHead(n, latent_dim),
         )
         self.decoder_net = nn.Sequential(
             nn.Linear(latent_dim, n),

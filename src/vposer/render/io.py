@@ -13,7 +13,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from ..errors import InputError
-from ..fileio import atomic_path, check_writable
+from ..fileio import atomic_path, check_output
 from .context import RenderError
 
 PathLike = Union[str, os.PathLike]
@@ -70,7 +70,6 @@ def check_outputs(*outputs: tuple[PathLike | None, str], inputs: Sequence[PathLi
     """
     suffixes = {"animation": (".gif", ".mp4"), "mp4": (".mp4",), "npz": (".npz",),
                 "mesh": MESH_SUFFIXES}
-    read = {Path(p).resolve() for p in inputs}
     for path, kind in outputs:
         if path is None:
             continue
@@ -80,9 +79,7 @@ def check_outputs(*outputs: tuple[PathLike | None, str], inputs: Sequence[PathLi
         elif suffix not in suffixes[kind]:
             raise InputError(f"unknown {kind} format {suffix!r}: use "
                              f"{', '.join(suffixes[kind])}", path)
-        if Path(path).resolve() in read:
-            raise InputError("is also an input of this command; refusing to overwrite it", path)
-        check_writable(path)
+        check_output(path, inputs)
 
 
 def _pil_format(path: PathLike) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import yaml
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Interrupted
 from ..fileio import atomic_path, check_writable, write_text
 from .config import TrainConfig, check_data_and_body
 
@@ -63,7 +63,8 @@ def check_splits(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def build_datamodule(cfg: TrainConfig, epoch_fn: Any,
-                     splits: tuple[torch.Tensor, torch.Tensor] | None = None) -> Any:
+                     splits: tuple[torch.Tensor, torch.Tensor]) -> Any:
+    """Lightning data module over the ``(train, val)`` poses of :func:`check_splits`."""
     import lightning.pytorch as pl
 
     from .batches import PoseBatches
@@ -71,7 +72,7 @@ def build_datamodule(cfg: TrainConfig, epoch_fn: Any,
     class PoseDataModule(pl.LightningDataModule):
         def __init__(self) -> None:
             super().__init__()
-            self.train_poses, self.val_poses = splits if splits is not None else check_splits(cfg)
+            self.train_poses, self.val_poses = splits
             self._train = PoseBatches(self.train_poses, int(cfg.get("train_parms.batch_size")),
                                       cfg.seed, epoch_fn)
 
@@ -172,15 +173,11 @@ def train(cfg: TrainConfig, resume: bool = False, fast_dev_run: bool = False) ->
     try:
         trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
     except SystemExit as exc:  # Lightning ends Ctrl-C with sys.exit(1), SIGTERM with its own
-        raise TrainingInterrupted("SIGTERM" if type(exc).__name__ == "SIGTERMException"
-                                  else "interrupted") from None
+        raise Interrupted("SIGTERM" if type(exc).__name__ == "SIGTERMException" else "SIGINT",
+                          "resume with --resume") from None
     if trainer.is_global_zero and not fast_dev_run:
         export_best(work)
     return work
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped by Ctrl-C or SIGTERM; ``last.ckpt`` holds the state to resume from."""
 
 
 def _loggers(work: Path, resume: bool) -> list:
