@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import InputError
 from ..fileio import write_text
 from .select import rodrigues
+from .textfiles import read_text
 from .skeleton import Skeleton, forward_kinematics
 
 PathLike = Union[str, os.PathLike]
@@ -120,30 +121,47 @@ def matrix_to_euler(matrix: np.ndarray, order: str = "ZXY") -> np.ndarray:
 
 
 class _Tokens:
-    def __init__(self, text: str, path: str):
-        self.items = text.split()
+    """The HIERARCHY's words with their line numbers, for errors that say where."""
+
+    def __init__(self, lines: Sequence[str], first_line: int, path: str):
+        self.items = [(word, first_line + k) for k, line in enumerate(lines)
+                      for word in line.split()]
         self.pos = 0
         self.path = path
 
+    def line(self) -> int:
+        """The line of the last word read (or of the next, before any)."""
+        k = min(max(self.pos - 1, 0), len(self.items) - 1)
+        return self.items[k][1] if self.items else 1
+
+    def error(self, message: str) -> InputError:
+        return InputError(f"line {self.line()}: {message}", self.path)
+
     def next(self) -> str:
         if self.pos >= len(self.items):
-            raise InputError("unexpected end of file in the HIERARCHY", self.path)
+            raise InputError("unexpected end of the HIERARCHY (truncated file?)", self.path)
         self.pos += 1
-        return self.items[self.pos - 1]
+        return self.items[self.pos - 1][0]
 
     def expect(self, word: str) -> None:
         got = self.next()
         if got.upper() != word.upper():
-            raise InputError(f"expected '{word}', found '{got}' (token {self.pos})", self.path)
+            raise self.error(f"expected '{word}', found '{got}'")
 
     def floats(self, n: int) -> List[float]:
+        values = [self.next() for _ in range(n)]
         try:
-            return [float(self.next()) for _ in range(n)]
-        except ValueError as exc:
-            raise InputError(f"bad number near token {self.pos}: {exc}", self.path) from exc
+            out = [float(v) for v in values]
+        except ValueError:
+            raise self.error(f"expected {n} numbers, found {' '.join(values)!r}") from None
+        if not all(np.isfinite(out)):
+            raise self.error(f"non-finite value in {' '.join(values)!r}")
+        return out
 
 
-def _parse_joint(tok: _Tokens, name: str, parent: int, out: Dict[str, list]) -> None:
+def _parse_joint(tok: _Tokens, name: str, parent: int, out: Dict[str, list], depth: int = 0) -> None:
+    if depth > 1000:
+        raise tok.error("joints nested more than 1000 deep")
     index = len(out["names"])
     out["names"].append(name)
     out["parents"].append(parent)
@@ -156,69 +174,99 @@ def _parse_joint(tok: _Tokens, name: str, parent: int, out: Dict[str, list]) -> 
         if key == "OFFSET":
             out["offsets"][index] = tok.floats(3)
         elif key == "CHANNELS":
-            count = int(tok.next())
-            chans = [tok.next() for _ in range(count)]
+            text = tok.next()
+            if not text.isdigit() or int(text) > 6:
+                raise tok.error(f"joint {name}: bad channel count {text!r}")
+            chans = [tok.next() for _ in range(int(text))]
             bad = [c for c in chans if c.lower() not in {f"{a}{k}" for a in "xyz"
                                                          for k in ("rotation", "position")}]
             if bad:
-                raise InputError(f"joint {name}: unknown channel(s) {bad}", tok.path)
+                raise tok.error(f"joint {name}: unknown channel(s) {bad}")
             out["channels"][index] = chans
         elif key == "JOINT":
-            _parse_joint(tok, tok.next(), index, out)
+            _parse_joint(tok, tok.next(), index, out, depth + 1)
         elif key == "END":
             tok.expect("Site")
-            _parse_joint(tok, f"{name}_end", index, out)
+            _parse_joint(tok, f"{name}_end", index, out, depth + 1)
         elif key == "}":
             return
         else:
-            raise InputError(f"unexpected '{word}' in joint {name}", tok.path)
+            raise tok.error(f"unexpected '{word}' in joint {name}")
 
 
 def read_bvh(path: PathLike) -> BvhMotion:
-    """Parse a BVH file (hierarchy, offsets, channels in any order, motion, frame time).
+    """Parse a BVH file (hierarchy, offsets, channels in any order, motion, frame time); a
+    ``.gz`` file is read as it is.
 
     Raises:
-        InputError: the file is missing or malformed (the message names the problem).
+        InputError: the file is missing or malformed (the message names the line and problem).
     """
     path = Path(path)
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        raise InputError(f"unreadable: {exc}", path) from exc
-    head, sep, motion_text = text.partition("MOTION")
-    if not sep:
-        raise InputError("no MOTION section (not a BVH file?)", path)
-    tok = _Tokens(head, str(path))
+    lines = read_text(path).split("\n")
+    split = next((k for k, line in enumerate(lines) if line.strip().upper() == "MOTION"), None)
+    if split is None:
+        raise InputError("no MOTION section (not a BVH file, or truncated?)", path)
+    tok = _Tokens(lines[:split], 1, str(path))
     tok.expect("HIERARCHY")
     tok.expect("ROOT")
     out: Dict[str, list] = {"names": [], "parents": [], "offsets": [], "channels": []}
     _parse_joint(tok, tok.next(), -1, out)
     if tok.pos != len(tok.items):
-        raise InputError("only one ROOT hierarchy is supported", path)
-    frames, frame_time, values = _parse_motion(motion_text, str(path))
-    width = sum(len(c) for c in out["channels"])
-    if values.size != frames * width:
-        raise InputError(f"{values.size} motion values for {frames} frames of {width} channels",
+        raise InputError(f"line {tok.items[tok.pos][1]}: only one ROOT hierarchy is supported",
                          path)
+    width = sum(len(c) for c in out["channels"])
+    frames, frame_time, values = _parse_motion(lines, split + 1, width, str(path))
     skeleton = Skeleton(out["names"], out["parents"], np.asarray(out["offsets"]))
-    return BvhMotion(skeleton, out["channels"], values.reshape(frames, width), frame_time,
-                     str(path))
+    return BvhMotion(skeleton, out["channels"], values, frame_time, str(path))
 
 
-def _parse_motion(text: str, path: str) -> Tuple[int, float, np.ndarray]:
-    lines = text.strip().splitlines()
+def _header(lines: Sequence[str], k: int, label: str, path: str) -> str:
+    if k >= len(lines) or ":" not in lines[k] or \
+            lines[k].split(":")[0].strip().lower() != label.lower():
+        raise InputError(f"line {k + 1}: expected '{label}: ...' after MOTION", path)
+    return lines[k].split(":", 1)[1].strip()
+
+
+def _parse_motion(lines: Sequence[str], start: int, width: int, path: str
+                  ) -> Tuple[int, float, np.ndarray]:
+    """``(frames, frame_time, (frames, width) values)`` of the lines after ``MOTION``."""
+    frames_text = _header(lines, start, "Frames", path)
+    time_text = _header(lines, start + 1, "Frame Time", path)
     try:
-        frames = int(lines[0].split(":")[1])
-        if not lines[1].lower().startswith("frame time"):
-            raise ValueError("no 'Frame Time:' line")
-        frame_time = float(lines[1].split(":")[1])
-        body = " ".join(lines[2:])
-        values = np.array(body.split(), dtype=np.float64) if body.strip() else np.zeros(0)
-    except (IndexError, ValueError) as exc:
-        raise InputError(f"malformed MOTION header or values: {exc}", path) from exc
+        frames, frame_time = int(frames_text), float(time_text)
+    except ValueError:
+        raise InputError(f"line {start + 1}: bad 'Frames: {frames_text}' or "
+                         f"'Frame Time: {time_text}'", path) from None
+    if frames < 0 or not np.isfinite(frame_time) or frame_time <= 0:
+        raise InputError(f"line {start + 1}: {frames} frames of {frame_time:g} s; expected a "
+                         "count >= 0 and a positive frame time", path)
+    rows = [(k + 1, line) for k, line in enumerate(lines[start + 2:], start + 2) if line.strip()]
+    if len(rows) != frames:
+        raise InputError(f"{len(rows)} lines of motion values for 'Frames: {frames}' "
+                         "(truncated file?)", path)
+    for number, line in rows:
+        count = len(line.split())
+        if count != width:
+            raise InputError(f"line {number}: {count} values; the hierarchy has {width} "
+                             "channels", path)
+    try:
+        values = np.array(" ".join(line for _, line in rows).split(), dtype=np.float64)
+    except ValueError:
+        bad = next(n for n, line in rows if not _numeric(line))
+        raise InputError(f"line {bad}: not a number in the motion values", path) from None
+    values = values.reshape(frames, width)
     if not np.isfinite(values).all():
-        raise InputError("non-finite motion values", path)
+        row = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
+        raise InputError(f"line {rows[row][0]}: non-finite motion value", path)
     return frames, frame_time, values
+
+
+def _numeric(line: str) -> bool:
+    try:
+        [float(v) for v in line.split()]
+    except ValueError:
+        return False
+    return True
 
 
 def write_bvh(path: PathLike, skeleton: Skeleton, local: np.ndarray,

@@ -12,7 +12,20 @@ Profiles (name matching ignores case, ``_``, ``-``, spaces, ``:`` and a ``mixamo
   LeftToeBase, LowerBack, Spine, Spine1, Neck, Neck1, Head, LeftShoulder, LeftArm, LeftForeArm,
   LeftHand``, ...);
 - ``mixamo``: ``Hips, Spine, Spine1, Spine2, Neck, Head, LeftShoulder, LeftArm, ...``;
-- ``cmu-expmap``: the positional names of ``skeleton.json`` in the CMU exponential-map data.
+- ``cmu-expmap``: the positional names of ``skeleton.json`` in the CMU exponential-map data;
+- ``cmu-asf``: the bone names of CMU's ASF skeletons (``root, lhipjoint, lfemur, ltibia, lfoot,
+  ltoes, lowerback, upperback, thorax, lowerneck, upperneck, head, lclavicle, lhumerus, lradius,
+  lwrist, lhand``, ...), which many labs reuse; an ASF joint is named after the bone it turns;
+- ``daz``: CMU's "DAZ-friendly" BVH conversion (``hip, abdomen, chest, neck, head, lCollar,
+  lShldr, lForeArm, lHand, lButtock, lThigh, lShin, lFoot``); it has two spine joints for SMPL's
+  three: Spine1 stays at rest, abdomen drives Spine2 and chest Spine3 (the segments they turn);
+- ``deepmimic``: DeepMimic's humanoid (``root, chest, neck, right_hip, right_knee, right_ankle,
+  right_shoulder, right_elbow, right_wrist``, left likewise); it has no spine split, collars,
+  wrists, toes or head rotation: chest drives Spine3 (the thorax), and Spine1, Spine2, the
+  collars, Head, the feet and the wrists stay at rest.
+
+A SMPL joint listed with the same driver as its parent stays at rest (its local rotation is the
+identity; :class:`~vposer.data.retarget.Retargeter`).
 
 A user mapping is a JSON object ``{"L_Hip": "thigh_l", ...}`` with all 22 SMPL names.
 """
@@ -71,6 +84,26 @@ PROFILES: Dict[str, Dict[str, List[str]]] = {
         "Neck": ["neck"], "Head": ["head"], "X_Hip": ["{s}hip"], "X_Knee": ["{s}knee"],
         "X_Ankle": ["{s}ankle"], "X_Foot": ["{s}toe"], "X_Collar": ["chest_to_{s}clavicle"],
         "X_Shoulder": ["{s}shoulder"], "X_Elbow": ["{s}elbow"], "X_Wrist": ["{s}wrist_to_hand"],
+    }),
+    "cmu-asf": _sides({
+        "pelvis": ["root"], "Spine1": ["lowerback"], "Spine2": ["upperback"],
+        "Spine3": ["thorax"], "Neck": ["upperneck", "lowerneck", "neck"], "Head": ["head"],
+        "X_Hip": ["{s}femur"], "X_Knee": ["{s}tibia"], "X_Ankle": ["{s}foot"],
+        "X_Foot": ["{s}toes", "{s}foot"], "X_Collar": ["{s}clavicle"],
+        "X_Shoulder": ["{s}humerus"], "X_Elbow": ["{s}radius"], "X_Wrist": ["{s}hand", "{s}wrist"],
+    }),
+    "daz": _sides({
+        "pelvis": ["hip"], "Spine1": ["hip"], "Spine2": ["abdomen"], "Spine3": ["chest"],
+        "Neck": ["neck"], "Head": ["head"], "X_Hip": ["{s}Thigh"], "X_Knee": ["{s}Shin"],
+        "X_Ankle": ["{s}Foot"], "X_Foot": ["{s}Toe", "{s}Foot"], "X_Collar": ["{s}Collar"],
+        "X_Shoulder": ["{s}Shldr"], "X_Elbow": ["{s}ForeArm"], "X_Wrist": ["{s}Hand"],
+    }),
+    "deepmimic": _sides({
+        "pelvis": ["root"], "Spine1": ["root"], "Spine2": ["root"], "Spine3": ["chest"],
+        "Neck": ["neck"], "Head": ["neck"], "X_Hip": ["{side}_hip"], "X_Knee": ["{side}_knee"],
+        "X_Ankle": ["{side}_ankle"], "X_Foot": ["{side}_ankle"], "X_Collar": ["chest"],
+        "X_Shoulder": ["{side}_shoulder"], "X_Elbow": ["{side}_elbow"],
+        "X_Wrist": ["{side}_wrist", "{side}_elbow"],
     }),
 }
 

@@ -1,259 +1,283 @@
-"""``vposer import-mocap``: motion capture (the CMU exponential-map set or BVH files) retargeted to
-SMPL body poses, written in the prepared format with a quality report.
+"""``vposer import-mocap``: motion capture from several sources retargeted to SMPL body poses, as
+one prepared data set (the format of ``vposer prepare``) with a quality report per source.
 
-Splits: CMU takes keep their published ``train`` / ``test`` split; BVH files all go to one split
-(``train`` unless told). ``val_takes`` moves whole takes of the train split to ``vald``: per
-action, ``K`` takes (``val_takes >= 1``) or that fraction of them rounded (``0 < val_takes < 1``),
-always leaving one in train; which ones is decided by sorting the action's take keys by their
-SHA-256, so the choice is deterministic and stable. Frames are subsampled to ``target_fps`` after
-retargeting (the quality report uses every frame).
+Steps: find the takes of every source (:mod:`.sources`: the CMU exponential-map set, BVH, ASF/AMC,
+DeepMimic JSON; ``.gz`` too), split them by whole take groups (:mod:`.splits`), read and retarget
+each take onto the body's skeleton (:mod:`.retarget`), subsample to ``target_fps``, remove
+near-duplicate poses across the whole set (:mod:`.dedup`: the test poses are kept as they are;
+validation and training poses within the threshold of a test pose, or of a pose kept before
+them, are dropped, so no training pose leaks into a test set), and write the splits.
+
+A file that cannot be read is named, skipped and listed in the summary (``strict``: the import
+stops instead). The output folder is built aside and renamed into place, so a failed or
+interrupted import leaves nothing half-written.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from ..errors import InputError
-from . import bvh as bvh_io
-from . import cmu as cmu_io
-from .mapping import resolve_mapping
+from .dedup import dedup_against, near_any, pose_features
 from .prepared import FORMAT_VERSION, SplitWriter, atomic_output_dir, write_json_atomic
 from .quality import QualityReport, format_quality, frame_errors
 from .retarget import Retargeter
-from .select import dedup_indices, subsample_indices
-from .skeleton import Skeleton, body_skeleton, forward_kinematics
+from .select import subsample_indices
+from .skeleton import SMPL_JOINTS, Skeleton, body_skeleton, forward_kinematics
+from .sources import MocapTake, SourceOptions, TakeFile, find_takes, read_take
+from .splits import SplitRule, assign_splits
 
 PathLike = Union[str, os.PathLike]
 
-__all__ = ["import_mocap", "choose_val_takes", "MocapTake", "iter_cmu", "iter_bvh"]
+__all__ = ["SourceSpec", "import_mocap", "format_report", "format_counts"]
+
+SPLIT_ORDER = ("test", "vald", "train")  # dedup priority: test poses are never dropped
 
 
 @dataclass
-class MocapTake:
-    """One source take, ready to retarget.
+class SourceSpec:
+    """One source of an import: where, how to read it and how to split it."""
 
-    Attributes:
-        key: take key (CMU) or path relative to the input root (BVH).
-        action: action name (CMU) or the folder holding the file (BVH).
-        split: the split it belongs to before any validation carve-out.
-        fps: frame rate.
-        skeleton: the source skeleton; mapping: source joint per SMPL joint.
-        global_rot: ``(T, J, 3, 3)`` column-convention source globals.
-        positions: ``(T, J, 3)`` source joint positions from the source's own FK.
-    """
+    path: PathLike
+    options: SourceOptions = field(default_factory=SourceOptions)
+    rule: SplitRule = field(default_factory=SplitRule)
 
-    key: str
-    action: str
+
+@dataclass
+class _Retargeted:
+    """A retargeted, subsampled take held until the splits are written."""
+
+    take: TakeFile
     split: str
+    action: str
     fps: float
-    skeleton: Skeleton
-    mapping: Sequence[int]
-    global_rot: np.ndarray
-    positions: np.ndarray
+    frames_source: int
+    frames: np.ndarray        # (n,) kept source frame indices
+    pose_body: np.ndarray     # (n, 63)
+    root_orient: np.ndarray   # (n, 3)
 
 
-def choose_val_takes(keys_by_action: Dict[str, List[str]], val_takes: float) -> set:
-    """Keys moved to the validation split (see the module doc)."""
-    chosen = set()
-    if val_takes <= 0:
-        return chosen
-    for keys in keys_by_action.values():
-        n = len(keys)
-        want = int(val_takes) if val_takes >= 1 else int(round(val_takes * n))
-        want = min(want, n - 1)
-        ordered = sorted(keys, key=lambda k: hashlib.sha256(k.encode()).hexdigest())
-        chosen.update(ordered[:max(want, 0)])
-    return chosen
+def _as_specs(sources: Union[PathLike, SourceSpec, Sequence[Union[PathLike, SourceSpec]]],
+              options: SourceOptions, rule: SplitRule) -> List[SourceSpec]:
+    """Sources as specs (plain paths take ``options`` and ``rule``), with unique names."""
+    if isinstance(sources, (str, os.PathLike, SourceSpec)):
+        sources = [sources]
+    specs = [s if isinstance(s, SourceSpec) else SourceSpec(s, replace(options), replace(rule))
+             for s in sources]
+    if not specs:
+        raise InputError("no sources given")
+    names: Dict[str, int] = {}
+    for spec in specs:  # unique source names: cmu, cmu-2, ...
+        path = Path(spec.path)
+        base = spec.options.name or (path.name if path.is_dir() else path.name.split(".")[0])
+        names[base] = names.get(base, 0) + 1
+        spec.options.name = base if names[base] == 1 else f"{base}-{names[base]}"
+    return specs
 
 
-def iter_cmu(directory: PathLike) -> Iterator[MocapTake]:
-    """The takes of the CMU exponential-map set, in natural key order."""
-    data = cmu_io.load_cmu(directory)
-    mapping, _ = resolve_mapping(data.skeleton.names, profile="cmu-expmap",
-                                 where=str(data.directory / "skeleton.json"))
-    for key in data.keys:
-        frames = data.take(key)
-        split, action = cmu_io.take_action(key)
-        glob, _ = cmu_io.column_fk(data.skeleton, frames)
-        positions = cmu_io.row_fk_positions(data.skeleton, frames)
-        yield MocapTake(key, action, split if split in ("train", "test") else "train", data.fps,
-                        data.skeleton, mapping, glob, positions)
-
-
-def find_bvh(source: PathLike) -> List[Path]:
-    """A BVH file, or every ``*.bvh`` under a folder in sorted order."""
-    source = Path(source)
-    if source.is_file():
-        return [source]
-    files = sorted(p for p in source.rglob("*") if p.suffix.lower() == ".bvh" and p.is_file())
-    if not files:
-        raise InputError("no .bvh files found (and no cmu_expmap.npz)", source)
-    return files
-
-
-def iter_bvh(source: PathLike, mapping: Optional[Dict[str, str]] = None, split: str = "train",
-             log: Callable[[str], None] = print,
-             skipped: Optional[List[Dict[str, str]]] = None) -> Iterator[MocapTake]:
-    """The takes of BVH file(s); unreadable files are reported through ``log`` (and appended to
-    ``skipped`` as ``{"path", "reason"}``) and skipped."""
-    source = Path(source)
-    for path in find_bvh(source):
-        rel, action = _bvh_key(source, path)
-        try:
-            motion = bvh_io.read_bvh(path)
-            indices, _ = resolve_mapping(motion.skeleton.names, mapping, where=str(path))
-        except InputError as exc:
-            log(f"warning: skipped {exc}")
-            if skipped is not None:
-                skipped.append({"path": rel, "reason": exc.problem})
-            continue
-        glob, positions = motion.global_rotations()
-        yield MocapTake(rel, action, split, motion.fps, motion.skeleton, indices, glob, positions)
-
-
-def import_mocap(source: PathLike, out: PathLike, body: Any = None, target_fps: float = 30.0,
-                 val_takes: float = 0.0, dedup_threshold: float = 0.0,
-                 mapping: Optional[Dict[str, str]] = None, split: str = "train",
-                 progress: Optional[bool] = None, log: Optional[Callable[[str], None]] = None
-                 ) -> Dict[str, Any]:
-    """Retarget mocap to SMPL body poses and write a prepared directory.
+def import_mocap(sources: Union[PathLike, SourceSpec, Sequence[Union[PathLike, SourceSpec]]],
+                 out: PathLike, body: Any = None, target_fps: float = 30.0,
+                 val_takes: Optional[float] = None, test_takes: Optional[float] = None,
+                 dedup_threshold: float = 0.0, mapping: Optional[Dict[str, str]] = None,
+                 split: str = "train", fps: Optional[float] = None,
+                 asf: Optional[PathLike] = None, character: Optional[PathLike] = None,
+                 strict: bool = False, progress: Optional[bool] = None,
+                 log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+    """Retarget motion capture to SMPL body poses and write one prepared directory.
 
     Args:
-        source: a CMU folder (``cmu_expmap.npz`` + ``skeleton.json``), a BVH file or a folder of BVH.
+        sources: paths (files or folders) and/or :class:`SourceSpec` (per-source settings, as a
+            recipe file gives them; the keyword settings below apply to plain paths only).
         out: the output directory (replaced atomically if it is a prepared directory).
         body: the body model whose rest skeleton is the target (None: the open body).
         target_fps: subsampling rate after retargeting (``<= 0``: keep every frame).
-        val_takes: takes per action (``>= 1``) or fraction (``< 1``) moved from train to ``vald``.
-        dedup_threshold: radians; near-duplicate removal within each take (``<= 0``: off).
-        mapping: explicit ``{SMPL joint: source joint}`` for BVH.
-        split: the split of BVH takes.
-        progress: tqdm bar (None: when stderr is a terminal).
-        log: where warnings go (default stderr).
+        val_takes, test_takes: take groups per stratum (``>= 1``) or fractions (``< 1``) moved
+            to ``vald`` / ``test`` (:mod:`.splits`; default none).
+        dedup_threshold: radians; near-duplicate removal across the whole set (``<= 0``: off).
+        mapping: ``{SMPL joint: source joint}`` for skeletons with other names.
+        split: the split of the takes not chosen for ``vald`` / ``test``.
+        fps: frame rate overriding the files' own; asf, character: the skeleton file of every
+            AMC / DeepMimic file.
+        strict: stop at the first unreadable file instead of skipping it.
+        progress: tqdm bar (None: when stderr is a terminal); log: where warnings go.
 
     Returns:
-        The summary (also in ``out/summary.json``; the quality report also in ``out/quality.json``).
+        The summary (also in ``out/summary.json``; the quality reports in ``out/quality.json``).
     """
     from tqdm import tqdm
 
-    from .. import __version__
-
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    source = Path(source)
-    if not source.exists():
-        raise InputError("no such file or directory", source)
+    specs = _as_specs(sources, SourceOptions(None, fps, mapping, asf, character),
+                      SplitRule(test=test_takes or 0.0, val=val_takes or 0.0, default=split))
     target = body_skeleton(body)
     skipped: List[Dict[str, str]] = []
-    is_cmu = source.is_dir() and (source / "cmu_expmap.npz").exists()
-    if is_cmu:
-        takes_meta = _cmu_index(source)
-        takes = iter_cmu(source)
-    else:
-        takes_meta = {k: (a, split) for k, a in (_bvh_key(source, p) for p in find_bvh(source)
-                                                 if val_takes <= 0 or _readable(p, mapping))}
-        takes = iter_bvh(source, mapping, split, log, skipped)
-    by_action: Dict[str, List[str]] = {}
-    for key, (action, sp) in takes_meta.items():
-        if sp == "train":
-            by_action.setdefault(action, []).append(key)
-    val = choose_val_takes(by_action, val_takes)
+    takes: List[TakeFile] = []
+    for spec in specs:
+        takes += find_takes(spec.path, spec.options, None if strict else skipped)
+    for entry in skipped:
+        log(f"warning: skipped {entry['dataset']}/{entry['path']}: {entry['reason']}")
+    if not takes:
+        raise InputError("no takes could be read", specs[0].path)
+    options = {s.options.name: s.options for s in specs}
+    splits, groups = assign_splits(takes, {s.options.name: s.rule for s in specs})
 
-    quality = QualityReport()
-    counts: Dict[str, Dict[str, Dict[str, int]]] = {}
-    retargeters: Dict[bytes, Retargeter] = {}
-    describe = None
     with atomic_output_dir(out) as tmp:
-        writers: Dict[str, SplitWriter] = {}
-        bar = tqdm(total=len(takes_meta), unit="take", desc="import-mocap",
+        results: List[_Retargeted] = []
+        quality: Dict[str, QualityReport] = {}
+        describe: Dict[str, Any] = {}
+        retargeters: Dict[bytes, Retargeter] = {}
+        cache: Dict[Any, Any] = {}
+        bar = tqdm(total=len(takes), unit="take", desc="import-mocap",
                    disable=None if progress is None else not progress)
-        for take in takes:
+        for take, sp in zip(takes, splits):
             bar.update(1)
-            rt = _retargeter(retargeters, take, target)
-            describe = describe or rt.describe()
-            res = rt(take.global_rot)
-            _, smpl_pos = forward_kinematics(target, res.local_rot)
-            quality.add(take.action, frame_errors(rt, smpl_pos, take.positions))
-            sp = "vald" if _val_key(take, val) else take.split
-            idx = subsample_indices(len(res.pose_body), take.fps, target_fps)
-            keep = idx[dedup_indices(res.pose_body[idx], dedup_threshold)]
-            writer = writers.get(sp) or writers.setdefault(sp, SplitWriter(tmp / sp))
-            writer.add({"path": take.key, "dataset": "CMU" if is_cmu else "BVH", "subject": "",
-                        "action": take.action, "fps": take.fps, "frames": len(res.pose_body),
-                        "source_split": take.split},
-                       res.pose_body[keep], res.root_orient[keep], keep)
-            row = counts.setdefault(sp, {}).setdefault(
-                take.action, {"takes": 0, "frames_source": 0, "frames": 0})
-            row["takes"] += 1
-            row["frames_source"] += len(res.pose_body)
-            row["frames"] += len(keep)
+            try:
+                mocap = read_take(take, options[take.source], cache)
+            except InputError as exc:
+                if strict:
+                    raise
+                # a skeleton file's problem names that file; the take's own, just the problem
+                reason = exc.problem if exc.path == str(take.path) else str(exc)
+                log(f"warning: skipped {take.path}: {reason}")
+                skipped.append({"dataset": take.source, "path": take.rel, "reason": reason})
+                continue
+            results.append(_retarget(mocap, sp, target, target_fps, retargeters, quality,
+                                     describe))
         bar.close()
-        if not writers:
-            raise InputError("no takes could be read", source)
-        for writer in writers.values():
-            writer.close()
-        report = quality.to_json()
+        if not results:
+            raise InputError("no takes could be read", specs[0].path)
+        dedup = _dedup(results, dedup_threshold)
+        counts = _write_splits(tmp, results, dedup["keep"])
+        report = {"all": _merged_quality(quality), "per_source": {
+            name: q.to_json() for name, q in quality.items()}}
+        from .. import __version__
+
         summary = {
             "format_version": FORMAT_VERSION,
             "vposer_version": __version__,
-            "kind": "cmu" if is_cmu else "bvh",
-            "source": str(source.resolve()),
+            "kind": "mocap",
+            "sources": [{"name": s.options.name, "path": str(Path(s.path).resolve()),
+                         "fps_override": s.options.fps, "split_rule": vars(s.rule) | {
+                             "groups": [list(g) for g in s.rule.groups]}}
+                        for s in specs],
             "settings": {"body": _body_label(body), "target_fps": target_fps,
-                         "val_takes": val_takes, "dedup_threshold_rad": dedup_threshold,
-                         "val_split_rule": "per action, take keys sorted by sha256, first K"},
-            "splits": {sp: {"takes": sum(r["takes"] for r in rows.values()),
-                            "frames_source": sum(r["frames_source"] for r in rows.values()),
-                            "frames": sum(r["frames"] for r in rows.values()),
-                            "per_action": rows}
-                       for sp, rows in sorted(counts.items())},
+                         "dedup_threshold_rad": dedup_threshold,
+                         "split_rule": "per source folder (CMU: per action), take groups sorted "
+                                       "by sha256 of their first take; test, then vald"},
+            "splits": counts,
+            "take_groups": [[f"{takes[i].source}/{takes[i].rel}" for i in g]
+                            for g in groups if len(g) > 1],
+            "dedup": {k: v for k, v in dedup.items() if k != "keep"},
             "retarget": describe,
             "skipped": skipped,
-            "quality": report,
+            "quality": {name: {"chord_deg": q["chord_deg"]["groups"],
+                               "bone_direction_max_deg": q["bone_direction_deg"]["all"]["max"],
+                               "frames": q["frames"]}
+                        for name, q in report["per_source"].items()},
         }
         write_json_atomic(tmp / "quality.json", report)
         write_json_atomic(tmp / "summary.json", summary)
     return summary
 
 
-def _bvh_key(source: Path, path: Path) -> tuple:
-    """(key relative to the input, action = the folder holding it, or the file stem at the top)."""
-    root = source.parent if source.is_file() else source
-    action = path.parent.name if path.parent != root else path.stem
-    return path.relative_to(root).as_posix(), action
+def _retarget(mocap: MocapTake, split: str, target: Skeleton, target_fps: float,
+              cache: Dict[bytes, Retargeter], quality: Dict[str, QualityReport],
+              describe: Dict[str, Any]) -> _Retargeted:
+    take = mocap.file
+    sk = mocap.skeleton
+    key = ("|".join(sk.names) + repr(list(mocap.mapping))).encode() + sk.offsets.tobytes()
+    if key not in cache:
+        cache[key] = Retargeter.build(sk, target, mocap.mapping)
+    rt = cache[key]
+    res = rt(mocap.global_rot)
+    label = f"{take.source} ({mocap.profile})"
+    entry = describe.setdefault(label, {"joints": rt.describe(), "never_moved": None})
+    moved = np.abs(res.pose_body.reshape(len(res.pose_body), 21, 3)).max(axis=(0, 2)) > 0
+    still = set(np.asarray(SMPL_JOINTS[1:])[~moved])
+    entry["never_moved"] = [j for j in SMPL_JOINTS[1:] if j in still and (
+        entry["never_moved"] is None or j in entry["never_moved"])]
+    _, smpl_pos = forward_kinematics(target, res.local_rot)
+    action = take.folder or take.source
+    quality.setdefault(take.source, QualityReport()).add(
+        action, frame_errors(rt, smpl_pos, mocap.positions))
+    idx = subsample_indices(len(res.pose_body), mocap.fps, target_fps)
+    return _Retargeted(take, split, action, mocap.fps, len(res.pose_body), idx,
+                       res.pose_body[idx], res.root_orient[idx])
 
 
-def _readable(path: Path, mapping: Optional[Dict[str, str]]) -> bool:
-    """Whether a BVH file parses and maps (so that only usable takes are chosen for vald)."""
-    try:
-        resolve_mapping(bvh_io.read_bvh(path).skeleton.names, mapping, where=str(path))
-    except InputError:
-        return False
-    return True
+def _dedup(results: List[_Retargeted], threshold: float) -> Dict[str, Any]:
+    """Which kept frames survive: test poses all; vald, then train, de-duplicated in take order
+    against the test poses, the poses kept before them and each other."""
+    keep = [np.ones(len(r.frames), dtype=bool) for r in results]
+    stats: Dict[str, Any] = {"threshold_rad": threshold}
+    if threshold <= 0:
+        stats["leakage_check"] = "off (no threshold)"
+        return {"keep": keep, **stats}
+    by_split = {sp: [i for i, r in enumerate(results) if r.split == sp] for sp in SPLIT_ORDER}
+    reference = np.zeros((0, 189), dtype=np.float32)
+    tests = [i for i in range(len(results)) if results[i].split == "test"]
+    test_feats = (np.concatenate([pose_features(results[i].pose_body) for i in tests])
+                  if tests else reference)
+    for sp in ("vald", "train") + tuple(sorted({r.split for r in results} - set(SPLIT_ORDER))):
+        members = by_split.get(sp) or [i for i, r in enumerate(results) if r.split == sp]
+        if not members:
+            continue
+        feats = np.concatenate([pose_features(results[i].pose_body) for i in members])
+        mask, reason = dedup_against(feats, threshold, np.concatenate([test_feats, reference]))
+        stats[sp] = {"poses": int(len(feats)), "kept": int(mask.sum()),
+                     "near_test_or_earlier_split": int((reason == 1).sum()),
+                     "near_duplicates": int((reason == 2).sum())}
+        start = 0
+        for i in members:
+            n = len(results[i].frames)
+            keep[i] = mask[start:start + n]
+            start += n
+        reference = np.concatenate([reference, feats[mask]])
+        if sp == "train":  # the leakage check: no kept training pose near a test pose
+            stats["leakage_check"] = {
+                "train_poses_within_threshold_of_a_test_pose": int(
+                    near_any(feats[mask], test_feats, threshold).sum())}
+    return {"keep": keep, **stats}
 
 
-def _val_key(take: MocapTake, val: set) -> bool:
-    return take.split == "train" and (take.key in val)
-
-
-def _cmu_index(source: Path) -> Dict[str, tuple]:
-    data = cmu_io.load_cmu(source)
+def _write_splits(tmp: Path, results: List[_Retargeted], keep: List[np.ndarray]
+                  ) -> Dict[str, Any]:
+    writers: Dict[str, SplitWriter] = {}
+    counts: Dict[str, Dict[str, Any]] = {}
+    for r, mask in zip(results, keep):
+        writer = writers.get(r.split) or writers.setdefault(r.split, SplitWriter(tmp / r.split))
+        t = r.take
+        writer.add({"path": t.rel, "dataset": t.source, "subject": "", "action": r.action,
+                    "fps": r.fps, "frames": r.frames_source, "format": t.fmt,
+                    "source_split": t.source_split or None},
+                   r.pose_body[mask], r.root_orient[mask], r.frames[mask])
+        row = counts.setdefault(r.split, {}).setdefault(t.source, {}).setdefault(
+            r.action, {"takes": 0, "frames_source": 0, "frames_subsampled": 0, "frames": 0})
+        row["takes"] += 1
+        row["frames_source"] += r.frames_source
+        row["frames_subsampled"] += len(r.frames)
+        row["frames"] += int(mask.sum())
+    for writer in writers.values():
+        writer.close()
     out = {}
-    for key in data.keys:
-        sp, action = cmu_io.take_action(key)
-        out[key] = (action, sp if sp in ("train", "test") else "train")
+    for sp, per_source in sorted(counts.items()):
+        rows = [r for actions in per_source.values() for r in actions.values()]
+        out[sp] = {k: sum(r[k] for r in rows) for k in ("takes", "frames_source",
+                                                         "frames_subsampled", "frames")}
+        out[sp]["per_source"] = per_source
     return out
 
 
-def _retargeter(cache: Dict[bytes, Retargeter], take: MocapTake, target: Skeleton) -> Retargeter:
-    sk = take.skeleton
-    key = ("|".join(sk.names) + repr(list(take.mapping))).encode() + sk.offsets.tobytes()
-    if key not in cache:
-        cache[key] = Retargeter.build(sk, target, take.mapping)
-    return cache[key]
+def _merged_quality(quality: Dict[str, QualityReport]) -> dict:
+    merged = QualityReport()
+    for q in quality.values():
+        merged.merge_from(q)
+    return merged.to_json()
 
 
 def _body_label(body: Any) -> str:
@@ -265,16 +289,37 @@ def _body_label(body: Any) -> str:
 
 
 def format_counts(summary: Dict[str, Any]) -> str:
-    """Frames per split and action."""
-    lines = [f"{'split':<6} {'action':<20} {'takes':>5} {'source':>8} {'kept':>8}"]
+    """Frames per split, source and action."""
+    lines = [f"{'split':<6} {'source':<16} {'action':<18} {'takes':>5} {'source':>8} {'kept':>8}"]
     for sp, row in summary["splits"].items():
-        for action, r in row["per_action"].items():
-            lines.append(f"{sp:<6} {action:<20} {r['takes']:>5} {r['frames_source']:>8} "
-                         f"{r['frames']:>8}")
-        lines.append(f"{sp:<6} {'total':<20} {row['takes']:>5} {row['frames_source']:>8} "
+        for source, actions in row["per_source"].items():
+            for action, r in actions.items():
+                lines.append(f"{sp:<6} {source:<16} {action:<18} {r['takes']:>5} "
+                             f"{r['frames_source']:>8} {r['frames']:>8}")
+        lines.append(f"{sp:<6} {'total':<16} {'':<18} {row['takes']:>5} {row['frames_source']:>8} "
                      f"{row['frames']:>8}")
+    dedup = summary.get("dedup", {})
+    if dedup.get("threshold_rad", 0) > 0:
+        lines.append(f"near-duplicates (threshold {dedup['threshold_rad']:g} rad): " + "; ".join(
+            f"{sp}: {d['kept']} of {d['poses']} kept" for sp, d in dedup.items()
+            if isinstance(d, dict) and "kept" in d))
+        leak = dedup.get("leakage_check", {})
+        if isinstance(leak, dict):
+            lines.append("leakage check: " + ", ".join(f"{k.replace('_', ' ')}: {v}"
+                                                       for k, v in leak.items()))
     return "\n".join(lines)
 
 
-def format_report(summary: Dict[str, Any]) -> str:
-    return format_counts(summary) + "\n" + format_quality(summary["quality"])
+def format_report(summary: Dict[str, Any], quality: Optional[Dict[str, Any]] = None) -> str:
+    """Counts, then the retargeting quality of each source (from ``quality.json``)."""
+    lines = [format_counts(summary)]
+    for name, q in (quality or {}).get("per_source", {}).items():
+        lines.append(f"[{name}] " + format_quality(q))
+    for label, d in summary.get("retarget", {}).items():
+        if d.get("never_moved"):
+            lines.append(f"[{label}] at rest in every frame (the source does not move them): "
+                         + ", ".join(d["never_moved"]))
+    if summary.get("skipped"):
+        lines.append(f"skipped {len(summary['skipped'])} file(s): " + "; ".join(
+            f"{s['dataset']}/{s['path']} ({s['reason']})" for s in summary["skipped"]))
+    return "\n".join(lines)

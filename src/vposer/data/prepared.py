@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -220,6 +220,24 @@ class PreparedSplit:
 
     def __len__(self) -> int:
         return int(self.pose_body.shape[0])
+
+    def rows_of(self, datasets: Union[str, Sequence[str]]) -> np.ndarray:
+        """``(n,)`` indices of the rows from some sources (``files.json``'s ``dataset``): one
+        name, a comma-separated list or a sequence of names.
+
+        Raises:
+            InputError: a name matches no take of the split.
+        """
+        wanted = [d.strip() for d in datasets.split(",")] if isinstance(datasets, str) \
+            else [str(d) for d in datasets]
+        names = np.asarray([str(f.get("dataset", "")) for f in self.files], dtype=object)
+        for name in wanted:
+            if not (names == name).any():
+                present = ", ".join(sorted(set(names.tolist()))) or "none"
+                raise InputError(f"no take of the {self.name!r} split comes from {name!r} "
+                                 f"(sources: {present})")
+        files = np.flatnonzero(np.isin(names, wanted))
+        return np.flatnonzero(np.isin(np.asarray(self.provenance[:, 0]), files))
 
     def trace(self, i: int) -> Tuple[str, int]:
         """The source of row ``i``: (file path or take key, frame index in that take)."""

@@ -122,6 +122,17 @@ class QualityReport:
             self._chords.setdefault(name, _Running()).add(err)
             per_action.setdefault(name, _Running()).add(err)
 
+    def merge_from(self, other: "QualityReport") -> None:
+        """Add another report's frames to this one (e.g. several sources into one)."""
+        for mine, theirs in ((self._bones, other._bones), (self._chords, other._chords)):
+            for name, run in theirs.items():
+                mine[name] = mine[name].merge(run) if name in mine else run.merge(_Running())
+        for action, chords in other._actions.items():
+            per_action = self._actions.setdefault(action, {})
+            for name, run in chords.items():
+                per_action[name] = per_action[name].merge(run) if name in per_action \
+                    else run.merge(_Running())
+
     @staticmethod
     def _group(table: Dict[str, _Running], names: List[str]) -> _Running:
         out = _Running()

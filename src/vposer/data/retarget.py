@@ -16,7 +16,10 @@ source bones, and the twist about each bone comes from the source frame. Spine1,
 collars and Head reuse their parent's alignment (``A_j = A_parent``; the CMU thorax has zero
 length and its clavicles never move, so matching those directions would bake constant offsets
 into the locals), and so do the leaves of the 22-joint tree (feet, wrists), which have no bone
-end in SMPL. The pelvis has ``A_0 = I``: the root orientation is the source root's.
+end in SMPL. The pelvis has ``A_0 = I``: the root orientation is the source root's. A joint
+driven by the same source joint as its parent (one the source lacks, e.g. DeepMimic's wrists or
+DAZ's third spine joint) also takes its parent's alignment, so its local rotation is exactly the
+identity: it stays at rest (:meth:`Retargeter.at_rest` lists them).
 """
 from __future__ import annotations
 
@@ -135,7 +138,8 @@ class Retargeter:
         for j in range(1, 22):  # parents come first
             parent = SMPL_PARENTS[j]
             end = BONE_END.get(j)
-            child = -1 if j in PARENT_ALIGNED or end is None else _first_on_path(
+            same_driver = mapping[j] == mapping[parent]  # a joint the source lacks: at rest
+            child = -1 if j in PARENT_ALIGNED or end is None or same_driver else _first_on_path(
                 source.parents, mapping[j], mapping[end])
             if child < 0 or np.linalg.norm(source.offsets[child]) < 1e-9 * scale:
                 align[j] = align[parent]  # no source bone (or a zero-length one) to match
@@ -158,6 +162,11 @@ class Retargeter:
         local[:, 1:] = np.swapaxes(glob[:, parents[1:]], -1, -2) @ glob[:, 1:]
         aa = log_map(local).astype(np.float32)
         return Retargeted(aa[:, 1:].reshape(-1, 63), aa[:, 0], glob, local)
+
+    def at_rest(self) -> list:
+        """SMPL joints the source cannot move (driven by the same source joint as their parent)."""
+        return [SMPL_JOINTS[j] for j in range(1, 22)
+                if self.mapping[j] == self.mapping[SMPL_PARENTS[j]]]
 
     def describe(self) -> dict:
         """JSON-able description: per SMPL joint, source driver, bone end and alignment angle."""
