@@ -79,7 +79,7 @@ def test_v1_recipe_terms():
     v = torch.zeros(n, 10, 3)
     aa = torch.zeros(n, 21, 3)
     rot = torch.eye(3).expand(n, 21, 3, 3)
-    out = vposer_loss("v1", {"loss_kl_wt": 0.005}, True, post, v + 0.001, v, v, v, rot, rot, aa + 0.1, aa)
+    out = vposer_loss("v1", {"loss_kl_wt": 0.005}, True, post, v + 0.001, v, rot, rot, aa + 0.1, aa)
     assert out.terms["rec_mm"].item() == pytest.approx(1.0, rel=1e-4)
     assert out.terms["aa"].item() == pytest.approx(63 * 0.01, rel=1e-4)
     assert out.total.item() == pytest.approx(0.995 * (1.0 + 0.63), rel=1e-4)
@@ -208,3 +208,34 @@ def test_sigterm_during_training_exits_143(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(pl.Trainer, "fit", stopped)
     assert main(["train", str(tiny_config(tmp_path))]) == 143
     assert "stopped by SIGTERM; resume with --resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["open", "smplh_without_correctives", "smpl"])
+def test_body_points_are_the_difference_of_two_posed_bodies(kind, tmp_path):
+    """The training loss's shortcut (one linear map of the joint transforms) gives what posing
+    both bodies and subtracting gives; a body with pose correctives takes the plain path."""
+    from vposer.body import load_body
+    from vposer.body.synthetic import random_body_arrays
+    from vposer.rotations import axis_angle_to_matrix
+    from vposer.train.body_points import BodyPoints
+
+    if kind == "open":
+        body = load_body()
+    else:
+        model_type = kind.split("_")[0]
+        np.savez(tmp_path / "body.npz", **random_body_arrays(model_type, seed=5))
+        body = load_body(tmp_path / "body.npz", use_posedirs=kind == "smpl")
+    points = BodyPoints(body)
+    assert points.linear == (kind != "smpl")
+    g = torch.Generator().manual_seed(3)
+    a = (torch.randn(5, 21, 3, generator=g) * 0.7).requires_grad_()
+    b = torch.randn(5, 21, 3, generator=g) * 0.7
+    diff = points.difference(axis_angle_to_matrix(a), a, axis_angle_to_matrix(b), b)
+    va, vb = body(pose_body=a.reshape(5, 63)), body(pose_body=b.reshape(5, 63))
+    expected = torch.cat([va.vertices - vb.vertices, va.joints - vb.joints], dim=1).transpose(0, 1)
+    assert diff.shape == (body.num_vertices + body.num_joints, 5, 3)
+    assert (diff - expected).abs().max() < 2e-6
+    # the gradients agree too
+    grad, = torch.autograd.grad(diff.abs().mean(), a)
+    ref, = torch.autograd.grad(expected.abs().mean(), a)
+    assert (grad - ref).abs().max() < 1e-5 * ref.abs().max()

@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="prepared data folder (overrides data.prepared_dir)")
     p.add_argument("-o", "--out", default=None, help="run folder (overrides logging.work_dir)")
     p.add_argument("--body", default=None, help="body model file for the vertex loss (default: open body)")
+    p.add_argument("--mirror", action="store_true", default=None,
+                   help="also train on the left-right mirror image of every pose (data.mirror)")
     p.add_argument("--epochs", type=int, default=None, help="overrides train_parms.num_epochs")
     p.add_argument("--batch-size", type=int, default=None, help="overrides train_parms.batch_size")
     p.add_argument("--seed", type=int, default=None, help="overrides general.rnd_seed")
@@ -58,6 +60,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     put("data", "prepared_dir", here(args.data))
     put("logging", "work_dir", here(args.out))
     put("body_model", "bm_path", args.body if args.body in (None, "open") else here(args.body))
+    put("data", "mirror", args.mirror)
     put("train_parms", "num_epochs", args.epochs)
     put("train_parms", "batch_size", args.batch_size)
     put("general", "rnd_seed", args.seed)

@@ -5,7 +5,8 @@ A config is YAML with the sections of the V02_05 release (``general``, ``model_p
 
 - ``recipe``: ``v2`` (default; the V02_05 objective and schedule) or ``v1`` (the 2019 recipe);
   the preset's values are the defaults under the user's;
-- ``data``: ``prepared_dir`` (from ``vposer prepare`` / ``vposer import-mocap``) and the split names;
+- ``data``: ``prepared_dir`` (from ``vposer prepare`` / ``vposer import-mocap``), the split names
+  and ``mirror`` (add the left-right mirror image of every training pose, :mod:`vposer.data.mirror`);
 - ``trainer``: where and how to run (accelerator, devices, strategy, nodes, precision,
   determinism, checkpoint frequency).
 
@@ -31,7 +32,8 @@ SCHEMA: dict[str, Any] = {
     "model_params": {"architecture": None, "num_neurons": None, "latentD": None},
     "data_parms": {"amass_dir": None, "amass_splits": "*", "num_workers": None,
                    "num_timeseq_frames": "*", "dataset_dir": None},
-    "data": {"prepared_dir": None, "train_split": None, "val_split": None, "test_split": None},
+    "data": {"prepared_dir": None, "train_split": None, "val_split": None, "test_split": None,
+             "mirror": None},
     "train_parms": {
         "batch_size": None, "num_epochs": None, "restore_optimizer": None,
         "keep_extra_loss_terms_until_epoch": None,
@@ -180,6 +182,9 @@ def _check_values(cfg: TrainConfig) -> None:
     if sched not in ("ReduceLROnPlateau", "StepLR", "none"):
         raise ConfigError(
             f"'train_parms.lr_scheduler.type' {sched!r} is not supported (ReduceLROnPlateau, StepLR, none)", src)
+    mirror = cfg.get("data.mirror", False)
+    if not isinstance(mirror, bool):
+        raise ConfigError(f"'data.mirror' must be true or false, got {mirror!r}", src)
     arch = cfg.get("model_params.architecture", "v2")
     if arch not in ("v1", "v2"):
         raise ConfigError(f"'model_params.architecture' must be v1 or v2, got {arch!r}", src)

@@ -41,9 +41,14 @@ def kl_to_standard_normal(posterior: Normal) -> Tensor:
     return kl.sum(-1).mean()
 
 
-def mean_vertex_distance(v_rec: Tensor, v_orig: Tensor) -> Tensor:
-    """Mean per-vertex Euclidean distance (the validation metric ``val_loss``, metres)."""
-    return (v_rec - v_orig).norm(dim=-1).mean()
+def mean_vertex_distance(v_diff: Tensor) -> Tensor:
+    """Mean per-vertex Euclidean distance (the validation metric ``val_loss``, metres).
+
+    Args:
+        v_diff: ``(N, V, 3)`` (or point-major ``(V, N, 3)``) reconstructed minus original
+            vertices.
+    """
+    return v_diff.norm(dim=-1).mean()
 
 
 def vposer_loss(
@@ -51,10 +56,8 @@ def vposer_loss(
     weights: Mapping[str, float],
     extra_terms: bool,
     posterior: Normal,
-    v_rec: Tensor,
-    v_orig: Tensor,
-    j_rec: Tensor,
-    j_orig: Tensor,
+    v_diff: Tensor,
+    j_diff: Tensor,
     r_rec: Tensor,
     r_orig: Tensor,
     aa_rec: Tensor,
@@ -65,14 +68,16 @@ def vposer_loss(
     Args:
         weights: the config's ``train_parms.loss_weights``.
         extra_terms: whether the early-epoch terms are on.
-        v_rec, v_orig: ``(N, V, 3)`` body vertices; j_rec, j_orig: ``(N, J, 3)`` body joints.
+        v_diff: ``(N, V, 3)`` reconstructed minus original body vertices; j_diff: ``(N, J, 3)``
+            the same for the body joints (the losses only see these differences, and only
+            their means, so point-major ``(V, N, 3)`` / ``(J, N, 3)`` work too).
         r_rec, r_orig: ``(N, 21, 3, 3)`` rotations; aa_rec, aa_orig: ``(N, 21, 3)`` axis-angle.
     """
     kl = kl_to_standard_normal(posterior)
     terms: dict[str, Tensor] = {"kl": kl}
     if recipe == "v1":
         k = float(weights.get("loss_kl_wt", 0.005))
-        rec = 1000.0 * (v_orig - v_rec).abs().mean()
+        rec = 1000.0 * v_diff.abs().mean()
         terms["rec_mm"] = rec
         total = (1 - k) * rec + k * kl
         if extra_terms:
@@ -80,12 +85,12 @@ def vposer_loss(
             terms["aa"] = aa
             total = total + (1 - k) * float(weights.get("loss_aa_wt", 1.0)) * aa
     else:
-        rec = (v_rec - v_orig).abs().mean()
+        rec = v_diff.abs().mean()
         terms["rec"] = rec
         total = float(weights.get("loss_kl_wt", 0.005)) * kl + float(weights.get("loss_rec_wt", 4)) * rec
         if extra_terms:
             geo = geodesic_distance(r_rec, r_orig).mean()
-            jtr = (j_rec - j_orig).abs().mean()
+            jtr = j_diff.abs().mean()
             terms.update(matrot=geo, jtr=jtr)
             total = total + float(weights.get("loss_matrot_wt", 2)) * geo + float(weights.get("loss_jtr_wt", 2)) * jtr
     terms["loss"] = total

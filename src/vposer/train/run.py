@@ -56,10 +56,15 @@ def _load_split(directory: Path, split: str, batch_size: int = 1) -> torch.Tenso
 
 
 def check_splits(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training and validation poses, checked before anything is written."""
+    """The training and validation poses, checked before anything is written; with
+    ``data.mirror``, the training poses followed by their mirror images."""
     batch = int(cfg.get("train_parms.batch_size"))
-    return (_load_split(cfg.prepared_dir, cfg.get("data.train_split", "train"), batch),
-            _load_split(cfg.prepared_dir, cfg.get("data.val_split", "vald")))
+    train = _load_split(cfg.prepared_dir, cfg.get("data.train_split", "train"), batch)
+    if cfg.get("data.mirror", False):
+        from ..data.mirror import mirror_pose_body
+
+        train = torch.cat([train, mirror_pose_body(train)])
+    return train, _load_split(cfg.prepared_dir, cfg.get("data.val_split", "vald"))
 
 
 def build_datamodule(cfg: TrainConfig, epoch_fn: Any,
