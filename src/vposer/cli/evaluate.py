@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="prepared data set (vposer prepare / vposer import-mocap)")
     p.add_argument("--split", default="test", help="held-out split (default test)")
     p.add_argument("--train-split", default="train", help="training split (default train)")
+    p.add_argument("--source", default=None, metavar="NAME",
+                   help="held-out poses of these sources only (a 'dataset' of vposer "
+                   "import-mocap, or several separated by commas; default all)")
     p.add_argument("--body", default="open", help="body model: 'open' (default) or a model file")
     p.add_argument("--samples", type=int, default=500, help="samples for APD and dNN (default 500)")
     p.add_argument("--fid-samples", type=int, default=50_000,
@@ -92,12 +95,14 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(args.data, model=model,
                       model_name=_name(model_arg) if model_arg else "vposer",
                       poses=poses, poses_name=_name(args.poses) if args.poses else "poses",
-                      split=args.split, train_split=args.train_split, body=args.body,
+                      split=args.split, train_split=args.train_split, source=args.source,
+                      body=args.body,
                       settings=settings, baseline=args.baseline, out_dir=args.output,
                       device=args.device, plots=not args.no_plots)
     data = result["data"]
+    held_out = data["split"] + (f" of {data['source']}" if data.get("source") else "")
     print(f"data: {data['prepared_dir']} ({data['train_split']}: {data['n_train']} poses, "
-          f"{data['split']}: {data['n_evaluated']} of {data['n_split']} poses); "
+          f"{held_out}: {data['n_evaluated']} of {data['n_split']} poses); "
           f"body: {result['body']['model_type']}")
     print(format_table(result["methods"]))
     print("data (ref): FID and precision/recall use training vs held-out poses; APD, dNN and "

@@ -24,9 +24,11 @@ __all__ = ["evaluate", "load_split_poses"]
 REFERENCE = "data (ref)"
 
 
-def load_split_poses(prepared_dir: PathLike, split: str) -> torch.Tensor:
-    """``(N, 63)`` float32 body poses of one split of a prepared directory."""
-    poses = load_prepared(prepared_dir, split).pose_body
+def load_split_poses(prepared_dir: PathLike, split: str, source: str | None = None) -> torch.Tensor:
+    """``(N, 63)`` float32 body poses of one split of a prepared directory (only those of one
+    ``source``, the ``dataset`` of ``vposer import-mocap``, when given)."""
+    data = load_prepared(prepared_dir, split)
+    poses = data.pose_body if source is None else data.pose_body[data.rows_of(source)]
     if len(poses) == 0:
         raise InputError(f"the {split!r} split is empty", prepared_dir)
     return torch.from_numpy(np.array(poses, dtype=np.float32))
@@ -46,7 +48,8 @@ def _timed(log: Callable[[str], None], what: str, fn: Callable[[], Any]) -> tupl
 
 def evaluate(prepared_dir: PathLike, model: VPoser | None = None, model_name: str = "vposer",
              poses: torch.Tensor | None = None, poses_name: str = "poses",
-             split: str = "test", train_split: str = "train", body: Any = "open",
+             split: str = "test", train_split: str = "train", source: str | None = None,
+             body: Any = "open",
              settings: EvalSettings | None = None, baseline: str | None = None,
              out_dir: PathLike | None = None, device: Any = "cpu", plots: bool = True,
              log: Callable[[str], None] = _log) -> dict[str, Any]:
@@ -57,6 +60,9 @@ def evaluate(prepared_dir: PathLike, model: VPoser | None = None, model_name: st
         model: a VPoser: reconstruction of the held-out split and generation from ``fid_samples``
             samples (seed ``settings.seed``).
         poses: ``(N, 63)`` poses scored as generated samples (no reconstruction).
+        source: score against the held-out poses of these sources only (the ``dataset`` that
+            ``vposer import-mocap`` records; comma-separated for several; the training poses
+            stay all).
         body: ``'open'``, a body-model path or a :class:`~vposer.body.BodyModel`.
         baseline: ``'gmm'`` to add SMPLify's 8-component mixture fitted on the training split.
         out_dir: where ``metrics.json``, the plots and the fitted GMM go (None: nothing written).
@@ -72,7 +78,7 @@ def evaluate(prepared_dir: PathLike, model: VPoser | None = None, model_name: st
     settings = settings or EvalSettings()
     log(f"loading {train_split!r} and {split!r} from {prepared_dir}")
     train = load_split_poses(prepared_dir, train_split)
-    test = load_split_poses(prepared_dir, split)
+    test = load_split_poses(prepared_dir, split, source)
     body_model = body if isinstance(body, BodyModel) else load_body(body, device=device)
     evaluator, setup_s = _timed(log, "setup (ranges, held-out features)", lambda: Evaluator(
         train, test, body_model, settings, device=device))
@@ -117,7 +123,7 @@ def evaluate(prepared_dir: PathLike, model: VPoser | None = None, model_name: st
         "vposer_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "data": {"prepared_dir": str(Path(prepared_dir).resolve()), "train_split": train_split,
-                 "n_train": int(train.shape[0]), "split": split, "n_split": int(test.shape[0]),
+                 "n_train": int(train.shape[0]), "split": split, "source": source, "n_split": int(test.shape[0]),
                  "n_evaluated": int(evaluator.test.shape[0])},
         "body": {"model_type": body_model.model_type, "path": str(body_model.path)},
         "device": str(evaluator.device),
