@@ -11,6 +11,10 @@ For batches of 1, 1k and 64k latent codes, float32, 2 threads (``--threads``):
   ``PYTHONPATH`` pointing there. Its axis-angle output is broken on current torch (torchgeometry
   subtracts bool masks), so its *matrix* output, ``decode(z, output_type='matrot')``, is timed:
   it does less work than ours. Its matrices are checked against ours on the same codes;
+- **onnx**: the same models exported with ``vposer export --format onnx`` and decoded by
+  ``vposer.runtime`` (ONNX Runtime and numpy, no torch in the call; axis-angle and matrices, like
+  ours), with ``--threads`` intra-op threads (``_onnx_sampling.py``; skipped with a note when
+  ``onnx``/``onnxruntime`` are missing, with ``--device cuda`` and with ``--no-onnx``);
 - **3-matmul**: the decoder's three ``torch.addmm`` (with the two in-place leaky ReLUs) alone, in
   this process with the same threads, in one pass over the batch: the issue's yardstick for the
   machine's limit (our CPU decode works in blocks of 2048 codes that stay in the caches, which
@@ -50,6 +54,8 @@ import torch.nn.functional as F
 
 import vposer
 
+import _onnx_sampling
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 FIXTURES = REPO.parent / "shared" / "fixtures" / "vposer"
@@ -63,7 +69,8 @@ ORIGINAL_PACKAGES = ("human-body-prior==0.8.5.0", "torchgeometry")
 # run much; the whole script takes about a minute.
 PLAN = {1: (50, 3, 60, 3.0), 1024: (4, 3, 30, 5.0), 65536: (1, 2, 8, 18.0)}
 QUICK_PLAN = {1: (50, 2, 3, 0.5), 1024: (3, 2, 3, 1.0), 65536: (1, 1, 2, 3.0)}
-TARGETS = {"ratio_original_64k": 1.5, "ratio_matmul_64k": 0.70, "us_per_call_batch1": 150.0}
+TARGETS = {"ratio_original_64k": 1.5, "ratio_matmul_64k": 0.70, "us_per_call_batch1": 150.0,
+           "ratio_onnx_original_batch1": 3.0, "ratio_ours_original_batch1": 1.0}
 
 
 # -- the original implementation, isolated -------------------------------------------------------
@@ -239,7 +246,7 @@ def codes(batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
 
 
 def _contenders(model, limit, original: Original | None, z: torch.Tensor, calls: int,
-                timing: Timing) -> dict[str, Callable[[bool], list[float]]]:
+                timing: Timing, onnx=None) -> dict[str, Callable[[bool], list[float]]]:
     """Per contender, a function ``(warm-up first?) -> seconds of each of calls calls``."""
     batch = z.shape[0]
     seeds = iter(range(10**9))
@@ -250,21 +257,28 @@ def _contenders(model, limit, original: Original | None, z: torch.Tensor, calls:
     }
     if original is not None:
         out["original_decode_matrot"] = lambda w: original.time(batch, calls, warmup=w)
+    if onnx is not None:
+        z_np = z.cpu().numpy()
+        out["onnx_decode"] = lambda _w: call_times(lambda: onnx.decode(z_np), calls, timing)
     return out
 
 
-def bench_model(name: str, model, original: Original | None, plan: dict, timing: Timing) -> list[dict]:
-    """Best per-call seconds for each batch of ``plan``: ours decode, ours sample, original, 3-matmul."""
+def bench_model(name: str, model, original: Original | None, plan: dict, timing: Timing,
+                onnx=None) -> list[dict]:
+    """Best per-call seconds for each batch of ``plan``: ours decode, ours sample, original, onnx,
+    3-matmul."""
     limit = matmul_limit(model)
     rows = []
     for batch, (calls, min_rounds, max_rounds, seconds) in plan.items():
         budget = seconds if original is not None else 0.6 * seconds  # shorter rounds without it
         z = codes(batch, timing.device)
-        contenders = _contenders(model, limit, original, z, calls, timing)
+        contenders = _contenders(model, limit, original, z, calls, timing, onnx)
         samples: dict[str, list[float]] = {k: [] for k in contenders}
         with torch.no_grad():
             for _ in range(2 if batch < 65536 else 1):  # warm-up (the original warms up in round 0)
                 model.decode(z), model.sample(batch, seed=0), limit(z)
+                if onnx is not None:
+                    onnx.decode(z.cpu().numpy())
             t0 = time.perf_counter()
             rounds = 0
             while rounds < min_rounds or (rounds < max_rounds and time.perf_counter() - t0 < budget):
@@ -280,6 +294,10 @@ def bench_model(name: str, model, original: Original | None, plan: dict, timing:
                         "calls_timed": len(samples[key])}
         if "original_decode_matrot" in best:
             row["ratio_ours_over_original"] = best["original_decode_matrot"] / best["ours_decode"]
+        if "onnx_decode" in best:
+            row["ratio_onnx_over_ours"] = best["ours_decode"] / best["onnx_decode"]
+            if "original_decode_matrot" in best:
+                row["ratio_onnx_over_original"] = best["original_decode_matrot"] / best["onnx_decode"]
         row["ratio_ours_over_matmul"] = best["matmul"] / best["ours_decode"]
         rows.append(row)
         print(f"  {name} batch {batch}: {rounds} rounds", file=sys.stderr, flush=True)
@@ -294,22 +312,33 @@ def _rate(x: float) -> str:
 def table(rows: list[dict], median: bool = False) -> str:
     """The markdown table of best (or median) per-call times."""
     has_orig = any("original_decode_matrot" in r for r in rows)
+    has_onnx = any("onnx_decode" in r for r in rows)
     rate, us = ("median_poses_per_s", "median_us_per_call") if median else ("poses_per_s", "us_per_call")
     head = ["batch", "ours decode aa+mat poses/s", "µs/call", "ours sample() poses/s", "µs/call"]
     if has_orig:
         head += ["original decode (mat only) poses/s", "µs/call"]
+    if has_onnx:
+        head += ["onnx decode aa+mat poses/s", "µs/call"]
     head += ["3-matmul poses/s", "µs/call"]
     if has_orig:
         head += ["ours/original"]
+    if has_onnx:
+        head += ["onnx/original"] if has_orig else []
+        head += ["onnx/ours"]
     head += ["ours/matmul"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [str(r["batch"])]
-        keys = ["ours_decode", "ours_sample"] + (["original_decode_matrot"] if has_orig else []) + ["matmul"]
+        keys = (["ours_decode", "ours_sample"] + (["original_decode_matrot"] if has_orig else [])
+                + (["onnx_decode"] if has_onnx else []) + ["matmul"])
         for k in keys:
             cells += [_rate(r[k][rate]), f"{r[k][us]:.0f}"]
         if has_orig:
             cells.append(f"{r['original_decode_matrot'][us] / r['ours_decode'][us]:.2f}x")
+        if has_onnx:
+            if has_orig:
+                cells.append(f"{r['original_decode_matrot'][us] / r['onnx_decode'][us]:.2f}x")
+            cells.append(f"{r['ours_decode'][us] / r['onnx_decode'][us]:.2f}x")
         cells.append(f"{r['matmul'][us] / r['ours_decode'][us]:.0%}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -328,6 +357,16 @@ def check_targets(rows: list[dict]) -> list[dict]:
         checks.append({"what": "64k: ours (aa+mat) / 3-matmul", "value": v,
                        "target": f">= {TARGETS['ratio_matmul_64k']:.0%}", "ok": v >= TARGETS["ratio_matmul_64k"]})
     one = by_batch.get(1)
+    if one and "ratio_onnx_over_original" in one:
+        v = one["ratio_onnx_over_original"]
+        checks.append({"what": "batch 1: original (mat only) / onnx decode (aa+mat)", "value": v,
+                       "target": f">= {TARGETS['ratio_onnx_original_batch1']}x",
+                       "ok": v >= TARGETS["ratio_onnx_original_batch1"]})
+    if one and "ratio_ours_over_original" in one:
+        v = one["ratio_ours_over_original"]
+        checks.append({"what": "batch 1: original (mat only) / ours decode (aa+mat)", "value": v,
+                       "target": f">= {TARGETS['ratio_ours_original_batch1']}x",
+                       "ok": v >= TARGETS["ratio_ours_original_batch1"]})
     if one:
         for key in ("ours_decode", "ours_sample"):
             v = one[key]["us_per_call"]
@@ -363,6 +402,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                              "steadier on a busy shared machine (the targets are for wall time)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke test)")
     parser.add_argument("--no-original", action="store_true", help="skip the original implementation")
+    parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime column")
     parser.add_argument("--original-dir", type=Path, default=None,
                         help="where the original is (or gets) installed (default ~/.cache/vposer-bench/original)")
     parser.add_argument("--json", type=Path, default=None, help=f"results file (default {RESULTS})")
@@ -439,14 +479,20 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"note: no v2 fixture at {V2_FIXTURE}; v2 skipped")
     original, notes, stubbed = (None, [], []) if args.no_original else _start_original(args, models["v1"])
+    onnx, onnx_tmp = {}, None
+    if not args.no_onnx and args.device == "cpu":
+        onnx, onnx_notes, onnx_tmp = _onnx_sampling.start(models, torch.get_num_threads())
+        notes += onnx_notes
     results: dict = {}
     try:
         for name, model in models.items():
             results[name] = bench_model(name, model, original if name == "v1" else None,
-                                        QUICK_PLAN if args.quick else PLAN, timing)
+                                        QUICK_PLAN if args.quick else PLAN, timing, onnx.get(name))
     finally:
         if original is not None:
             original.close()
+        if onnx_tmp is not None:
+            onnx_tmp.cleanup()
 
     checks = _print_report(args, results, notes)
     elapsed, load = time.perf_counter() - start, _load_average()

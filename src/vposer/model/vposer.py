@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.distributions import Normal
 
 from ..errors import InputError
-from .fast_rotations import sixd_to_matrix_and_axis_angle
+from .fast_rotations import SMALL_BATCH, sixd_to_matrix_and_axis_angle, sixd_to_matrix_and_axis_angle_numpy
 
 NUM_JOINTS = 21
 POSE_DIM = NUM_JOINTS * 3
@@ -168,7 +168,13 @@ class VPoser(nn.Module):
         """:meth:`decode` of codes already through :meth:`_check_latent`."""
         if z.shape[0] == 0:
             return DecodedPoses(z.new_zeros(0, NUM_JOINTS, 3), z.new_zeros(0, NUM_JOINTS, 3, 3))
-        matrices, axis_angle = sixd_to_matrix_and_axis_angle(self._decode_6d(z))
+        d6 = self._decode_6d(z)
+        if d6.shape[0] <= SMALL_BATCH and not d6.requires_grad and d6.device.type == "cpu" and (
+                d6.dtype == torch.float32 or d6.dtype == torch.float64):
+            # a few poses without autograd: numpy's per-call cost is a fraction of torch's
+            matrices, axis_angle = sixd_to_matrix_and_axis_angle_numpy(d6.numpy())
+            return DecodedPoses(torch.from_numpy(axis_angle), torch.from_numpy(matrices))
+        matrices, axis_angle = sixd_to_matrix_and_axis_angle(d6)
         return DecodedPoses(axis_angle, matrices)
 
     def forward(self, poses: Tensor) -> VPoserOutput:
