@@ -71,7 +71,9 @@ def test_v1_smpl_and_mano_widths(paths):
 def test_v2_signature_autodetects(paths):
     bm = BodyModel(paths["smplx"], num_betas=16)  # v2: no model type, nothing trainable
     assert bm.model_type == "smplx" and list(bm.parameters()) == []
-    assert (bm.num_betas, bm.num_expressions) == (10, 10)  # the file holds 10 + 10
+    # the file holds 10 + 10; as the original v2, no expression components unless asked for
+    assert (bm.num_betas, bm.num_expressions) == (10, 0)
+    assert BodyModel(paths["smplx"], num_expressions=10).num_expressions == 10
     poses = torch.randn(3, 63) * 0.3
     out = bm(pose_body=poses, betas=torch.zeros(3, 10))
     assert out.v.shape == (3, 10475, 3) and not out.v.requires_grad

@@ -4,10 +4,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.distributions import Normal
-
-from torch import nn
 
 from vposer.model import V2Layers, VPoserConfig
 from vposer.model.networks import NormalHead
@@ -15,7 +13,7 @@ from vposer.rotations import rotation_6d_to_matrix
 
 from ..train.vposer_smpl import numpy_latent
 
-__all__ = ["VPoser"]
+__all__ = ["BatchFlatten", "ContinousRotReprDecoder", "NormalDistDecoder", "VPoser"]
 
 
 def _get(tree: Any, key: str, default: Any) -> Any:
@@ -24,6 +22,17 @@ def _get(tree: Any, key: str, default: Any) -> Any:
     if isinstance(tree, dict):
         return tree.get(key, default)
     return getattr(tree, key, default)
+
+
+class BatchFlatten(nn.Module):
+    """Index 0 of ``encoder_net``: ``(N, ...)`` to ``(N, prod(...))``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "batch_flatten"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.reshape(x.shape[0], -1)
 
 
 class NormalDistDecoder(NormalHead):
@@ -53,6 +62,7 @@ class VPoser(V2Layers):
         super().__init__(VPoserConfig("v2", num_neurons=neurons, latent_dim=latent))
         self.latentD = latent
         self.num_joints = 21
+        self.encoder_net[0] = BatchFlatten()
         self.encoder_net[8] = NormalDistDecoder(neurons, latent)
         self.decoder_net[6] = ContinousRotReprDecoder()
 

@@ -12,7 +12,7 @@ pass is batched linear blend skinning, differentiable, for any float dtype and d
 """
 from __future__ import annotations
 
-from .files import BodyModelData, read_arrays, read_body_file, read_dmpl
+from .files import BodyModelData, open_body_path, read_arrays, read_body_file, read_dmpl
 from .kinds import KINDS, Kind, kind_from_posedirs
 from .legacy_pickle import UnsafeBodyFileError, load_legacy_pickle
 from .model import BodyModel, BodyOutput, load_body
@@ -31,6 +31,7 @@ __all__ = [
     "load",
     "load_body",
     "load_legacy_pickle",
+    "open_body_path",
     "read_arrays",
     "read_body_file",
     "read_dmpl",

@@ -18,12 +18,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import BodyModelError
+from ..fileio import expand_path
 from .kinds import KINDS, Kind, get_kind, kind_from_posedirs
 from .legacy_pickle import load_legacy_pickle, unconverted, unpickle_restricted
 
 __all__ = [
     "BodyModelData",
     "open_body_file",
+    "open_body_path",
     "read_arrays",
     "read_body_file",
     "read_dmpl",
@@ -118,11 +120,11 @@ def read_arrays(path: PathLike) -> dict[str, Any]:
     ``.npz`` files yield only the keys a body model uses; ``.pkl`` files go through the
     restricted unpickler (chumpy arrays become numpy arrays, old sparse matrices current scipy).
     """
-    path = os.fspath(path)
+    path = os.fspath(expand_path(path))
     if os.path.isdir(path):
-        raise BodyModelError("is a directory; pass the model file itself (.npz or .pkl)", path)
+        raise BodyModelError("is a folder; pass the model file itself (.npz or .pkl)", path)
     if not os.path.exists(path):
-        raise BodyModelError("no such body-model file", path)
+        raise BodyModelError("no such file", path)
     if zipfile.is_zipfile(path):
         return _read_npz(path)
     with open(path, "rb") as fh:
@@ -295,9 +297,10 @@ def read_body_file(path: PathLike, model_type: str | None = None) -> BodyModelDa
 
 def read_dmpl(path: PathLike, num_vertices: int) -> np.ndarray:
     """Read DMPL soft-tissue components: ``eigvec`` (V, 3, D) float64."""
-    path = os.fspath(path)
+    path = os.fspath(expand_path(path))
     if not os.path.isfile(path):
-        raise BodyModelError("no such DMPL file", path)
+        raise BodyModelError("no such file" if not os.path.isdir(path) else
+                             "is a folder; expected a DMPL file", path)
     arrays = _read_npz(path, ("eigvec",)) if zipfile.is_zipfile(path) else read_arrays(path)
     if "eigvec" not in arrays:
         raise BodyModelError("missing key 'eigvec': not a DMPL file", path)
@@ -321,6 +324,22 @@ def shape_layout(kind: Kind, num_components: int) -> tuple[int, int, int]:
     if S > 300:
         return 300, 300, S - 300
     return min(S, 10), 10, max(S - 10, 0)
+
+
+def open_body_path() -> str:
+    """The filesystem path of the shipped open body (``open_body.npz``), for code that takes a
+    body-model file name (the original ``BodyModel(bm_fname)``; ``vposer paths`` prints it).
+
+    Raises:
+        BodyModelError: the asset is not installed, or not as a plain file (a zipped install:
+            use :func:`open_body_file`).
+    """
+    resource = importlib.resources.files("vposer") / "assets" / "open_body.npz"
+    path = os.fspath(resource) if isinstance(resource, os.PathLike) else ""
+    if not path or not os.path.isfile(path):
+        raise BodyModelError("the open default body is not installed as a file (missing package "
+                             "data vposer/assets/open_body.npz)", str(resource))
+    return path
 
 
 @contextlib.contextmanager

@@ -31,14 +31,14 @@ class BodyOutput:
     """Result of a body model's forward pass.
 
     Attributes:
-        vertices: ``(N, V, 3)`` posed mesh vertices, metres.
+        vertices: ``(N, V, 3)`` posed mesh vertices, metres (None from ``vertices=False``).
         joints: ``(N, J, 3)`` posed positions of the model's own joints (no extra landmarks).
         faces: ``(F, 3)`` long vertex indices of the triangles: the model's own buffer, shared
             by every output (not copied per call); clone it before changing it in place.
         full_pose: ``(N, J, 3)`` axis-angle rotation of every joint, root first.
     """
 
-    vertices: Tensor
+    vertices: Tensor | None
     joints: Tensor
     faces: Tensor
     full_pose: Tensor
@@ -91,11 +91,14 @@ class BodyModel(nn.Module):
             j_template = data.J_regressor @ data.v_template
             j_dirs = np.einsum("jv,vdk->jdk", data.J_regressor, shapes)
         pose_rows = data.posedirs if self.use_posedirs else np.zeros((data.num_vertices, 3, 0))
-        dirs = np.concatenate([
-            np.concatenate([shapes, pose_rows], axis=2),
-            np.concatenate([j_dirs, np.zeros((num_j, 3, pose_rows.shape[2]))], axis=2),
-        ]).transpose(2, 1, 0)  # (K+P, 3, V+J)
-        self._num_vertices = data.num_vertices
+        num_v = data.num_vertices
+        # (K+P, 3, V+J), filled block by block in the model's dtype: no float64 copies of the
+        # (large) pose blend shapes while loading
+        dirs = torch.zeros((k + pose_rows.shape[2], 3, num_v + num_j), dtype=dtype)
+        dirs[:k, :, :num_v] = torch.from_numpy(np.ascontiguousarray(shapes)).permute(2, 1, 0)
+        dirs[k:, :, :num_v] = torch.from_numpy(pose_rows).permute(2, 1, 0)
+        dirs[:k, :, num_v:] = torch.from_numpy(np.ascontiguousarray(j_dirs)).permute(2, 1, 0)
+        self._num_vertices = num_v
 
         def buf(name: str, value: np.ndarray, floating: bool = True) -> None:
             t = torch.as_tensor(np.ascontiguousarray(value))
@@ -103,7 +106,8 @@ class BodyModel(nn.Module):
             self.register_buffer(name, t.to(device), persistent=False)
 
         buf("v_template_t", np.concatenate([data.v_template, j_template]).T.reshape(-1))
-        buf("blend_dirs", dirs.reshape(dirs.shape[0], 3 * (data.num_vertices + num_j)))
+        self.register_buffer("blend_dirs", dirs.view(dirs.shape[0], 3 * (num_v + num_j)).to(device),
+                             persistent=False)
         buf("weights_t", np.concatenate([data.weights.T, np.eye(num_j)], axis=1))
         buf("eye3", np.eye(3))
         buf("faces", data.faces, floating=False)
@@ -226,7 +230,7 @@ class BodyModel(nn.Module):
     def forward(self, pose_body: Any = None, root_orient: Any = None, betas: Any = None,
                 trans: Any = None, pose_hand: Any = None, pose_jaw: Any = None,
                 pose_eye: Any = None, expression: Any = None, dmpls: Any = None, *,
-                pose_correctives: bool | None = None) -> BodyOutput:
+                pose_correctives: bool | None = None, vertices: bool = True) -> BodyOutput:
         """Pose the model.
 
         Args (all optional, axis-angle, batch first; a single row broadcasts over the batch):
@@ -240,6 +244,9 @@ class BodyModel(nn.Module):
             expression: ``(N, E)``, ``E <= num_expressions``; dmpls: ``(N, D)``.
             pose_correctives: apply pose-corrective blend shapes (default: the model's
                 ``use_posedirs``).
+            vertices: skin the mesh; False computes the joints alone (the kinematic chain on
+                the shaped rest joints, which pose correctives do not move: the same joints,
+                without the cost of the mesh) and returns ``vertices=None``.
 
         Returns:
             :class:`BodyOutput`.
@@ -261,6 +268,11 @@ class BodyModel(nn.Module):
         num_j, k = self.num_joints, self.num_shape_coeffs
         full = x[:, :3 * num_j].view(n, num_j, 3)
         shaped = k > 0 and any(name in rows for name in ("betas", "expression", "dmpls"))
+        if not vertices:
+            self._check(x, rows, True)
+            coeffs = x[:, 3 * num_j:3 * num_j + k] if shaped else None
+            trans_rows = x[:, 3 * num_j + k:] if "trans" in rows else None
+            return BodyOutput(None, self._joints_only(full, coeffs, trans_rows), self.faces, full)
         # with nothing to differentiate, inference mode trims the per-operator overhead at small
         # batches; the outputs are allocated outside it, so they are ordinary tensors
         tracked = torch.is_grad_enabled() and x.requires_grad
@@ -311,6 +323,21 @@ class BodyModel(nn.Module):
         rest = points_t[:, :, self.num_vertices:].transpose(1, 2)  # (N or 1, J, 3)
         transforms = lbs.skinning_transforms(rot, rest, self.chain_index)
         return lbs.skin(transforms, self.weights_t, points_t, trans, out=out)
+
+    def _joints_only(self, full_pose: Tensor, coeffs: Tensor | None,
+                     trans: Tensor | None) -> Tensor:
+        """``(N, J, 3)`` posed joints: the rest joints (template plus the shape blend of their
+        columns of ``blend_dirs``) carried along the kinematic chain; no mesh is skinned."""
+        num_v, num_j = self.num_vertices, self.num_joints
+        template, dirs = self.rest_points()  # (3, V + J), (K, 3, V + J)
+        rest = template[:, num_v:].t().unsqueeze(0)  # (1, J, 3)
+        if coeffs is not None:
+            k = coeffs.shape[1]
+            offsets = coeffs @ dirs[:, :, num_v:].reshape(k, 3 * num_j)  # (N, 3 J)
+            rest = rest + offsets.view(-1, 3, num_j).transpose(1, 2)
+        rot = axis_angle_to_matrix(full_pose)
+        joints = lbs.posed_joints(lbs.skinning_transforms(rot, rest, self.chain_index), rest)
+        return joints if trans is None else joints + trans.unsqueeze(1)
 
     def _blend(self, rot: Tensor, coeffs: Tensor | None, a: int, b: int) -> Tensor:
         """Rest points (vertices, then joints) plus shape and pose blend shapes, coordinate-major

@@ -1,0 +1,1 @@
+"""Compatibility layer (see :mod:`human_body_prior`)."""
