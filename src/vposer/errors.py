@@ -5,10 +5,27 @@ Every error raised on bad input is a :class:`VPoserError` subclass whose message
 """
 from __future__ import annotations
 
+import functools
 import os
-from typing import Optional, Union
+import re
+from typing import Any, Callable, Optional, TypeVar, Union
 
 PathLike = Union[str, os.PathLike]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: The longest problem an error states (values quoted from a damaged file are cut to fit).
+MAX_MESSAGE = 1000
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def one_line(text: Any, limit: int = MAX_MESSAGE) -> str:
+    """``text`` on one line of at most ``limit`` characters: control characters (newlines,
+    carriage returns, NULs, which a damaged file can put into a quoted name) are escaped as
+    ``\\n``, ``\\x00``, ..., and a longer text is cut with a note of how much was left out."""
+    text = _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], str(text))
+    if len(text) > limit:
+        text = f"{text[:limit - 40]}... ({len(text) - limit + 40} more characters)"
+    return text
 
 
 class VPoserError(Exception):
@@ -21,8 +38,9 @@ class VPoserError(Exception):
 
     def __init__(self, message: str, path: Optional[PathLike] = None):
         self.path = None if path is None else os.fspath(path)
-        self.problem = message
-        super().__init__(f"{self.path}: {message}" if self.path else message)
+        self.problem = one_line(message)
+        where = one_line(self.path, MAX_MESSAGE) if self.path else ""
+        super().__init__(f"{where}: {self.problem}" if where else self.problem)
 
 
 class CheckpointError(VPoserError):
@@ -65,3 +83,33 @@ class Interrupted(KeyboardInterrupt):
 class OutputError(VPoserError):
     """An output file cannot be written there: a missing or unwritable folder, a directory in
     the way, a full disk, a format the writer cannot store."""
+
+
+def file_of(exc: BaseException) -> Optional[str]:
+    """The file a reader was reading when ``exc`` (not a :class:`VPoserError`) escaped it, as
+    recorded by :func:`reads_file`; None when unknown."""
+    return getattr(exc, "vposer_file", None)
+
+
+def reads_file(function: _F) -> _F:
+    """Decorate a file reader whose first argument is the path it reads: an unexpected exception
+    (anything but a :class:`VPoserError`, which names its file already) leaving it gets the path
+    as its ``vposer_file`` attribute, so the CLI can name the file in one line (a bug to report,
+    not a traceback; ``--debug`` or ``VPOSER_DEBUG=1`` shows the traceback). The innermost
+    reader's path is kept."""
+
+    @functools.wraps(function)
+    def read(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except VPoserError:
+            raise
+        except Exception as exc:
+            if args and file_of(exc) is None:
+                try:
+                    exc.vposer_file = os.fspath(args[0])  # type: ignore[attr-defined]
+                except (TypeError, AttributeError):  # not a path, or an exception without a dict
+                    pass
+            raise
+
+    return read  # type: ignore[return-value]

@@ -11,8 +11,10 @@ arrays.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -20,8 +22,9 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
-from .errors import InputError, PathLike
-from .fileio import atomic_path
+from ._archive import ARCHIVE_ERRORS, describe
+from .errors import InputError, PathLike, reads_file
+from .fileio import POSE_SOURCES, atomic_path, check_input, expand_path
 
 POSE_KEYS = ("pose_body", "pose")
 #: Row widths of full poses, root orientation first: root + body, SMPL (72), SMPL+H / AMASS
@@ -32,39 +35,120 @@ FULL_POSE_WIDTHS = (66, 72, 156, 165)
 def npz_name(path: PathLike) -> Path:
     """``path`` with ``.npz`` appended unless it ends so (as ``np.savez`` names files)."""
     path = Path(path)
-    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+    return path if path.suffix.lower() == ".npz" else path.with_name(path.name + ".npz")
 
 
 def atomic_savez(path: PathLike, arrays: Mapping[str, Any]) -> Path:
     """``np.savez`` to a temporary file in the destination folder, then rename: a reader never
     sees a half-written file, and an existing file is only replaced once the new one is whole."""
-    path = npz_name(path)
+    path = npz_name(expand_path(path))
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
     return path
 
 
+class NpzStream:
+    """An ``.npz`` written in chunks of rows, in memory that does not grow with the row count.
+
+    The first column goes straight into its archive member; the others wait in anonymous
+    temporary files beside the output and are copied in at the end. The file is written through
+    :func:`vposer.fileio.atomic_path` (nothing under the real name until it is whole) and reads
+    back with ``np.load`` exactly as if ``np.savez`` had written the whole arrays::
+
+        with NpzStream("big.npz", 10_000_000, {"pose_body": (63,), "z": (32,)}) as out:
+            for chunk in chunks:
+                out.append(pose_body=chunk.pose, z=chunk.z)
+            out.extra["meta"] = meta_json(...)
+
+    Args:
+        path: the ``.npz`` to write.
+        rows: the total number of rows of every column (checked at the end).
+        columns: name -> shape of one row; all float32 unless ``dtypes`` says otherwise.
+    """
+
+    def __init__(self, path: PathLike, rows: int, columns: Mapping[str, tuple[int, ...]],
+                 dtypes: Optional[Mapping[str, Any]] = None):
+        self.path, self.rows = npz_name(expand_path(path)), int(rows)
+        self.columns = {k: tuple(v) for k, v in columns.items()}
+        self.dtypes = {k: np.dtype((dtypes or {}).get(k, np.float32)) for k in self.columns}
+        self.extra: dict[str, Any] = {}
+        self._written = dict.fromkeys(self.columns, 0)
+
+    def _header(self, fh: Any, name: str) -> None:
+        np.lib.format.write_array_header_1_0(fh, {
+            "descr": np.lib.format.dtype_to_descr(self.dtypes[name]), "fortran_order": False,
+            "shape": (self.rows, *self.columns[name])})
+
+    def __enter__(self) -> "NpzStream":
+        import tempfile
+
+        self._stack = contextlib.ExitStack()
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._zip = self._stack.enter_context(zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED,
+                                                              allowZip64=True))
+        first, *rest = self.columns
+        self._first = self._zip.open(f"{first}.npy", "w", force_zip64=True)
+        self._header(self._first, first)
+        self._spill = {k: self._stack.enter_context(tempfile.TemporaryFile(dir=tmp.parent))
+                       for k in rest}
+        return self
+
+    def append(self, **chunks: Any) -> None:
+        """Append the next rows of every column (the same number of rows each)."""
+        sizes = {len(v) for v in chunks.values()}
+        if set(chunks) != set(self.columns) or len(sizes) != 1:
+            raise InputError(f"append needs equally long chunks of {', '.join(self.columns)}")
+        for name, value in chunks.items():
+            array = np.ascontiguousarray(value, dtype=self.dtypes[name])
+            if array.shape[1:] != self.columns[name]:
+                raise InputError(f"{name} rows must be {self.columns[name]}, got {array.shape[1:]}")
+            (self._first if name not in self._spill else self._spill[name]).write(array.data)
+            self._written[name] += len(array)
+
+    def __exit__(self, kind: Any, exc: Any, trace: Any) -> None:
+        import shutil
+
+        try:
+            self._first.close()
+            if kind is None:
+                if set(self._written.values()) != {self.rows}:
+                    raise InputError(f"wrote {self._written} rows; declared {self.rows}", self.path)
+                for name, spill in self._spill.items():
+                    spill.seek(0)
+                    with self._zip.open(f"{name}.npy", "w", force_zip64=True) as member:
+                        self._header(member, name)
+                        shutil.copyfileobj(spill, member, 16 << 20)
+                for name, value in self.extra.items():
+                    with self._zip.open(f"{name}.npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        self._stack.__exit__(kind, exc, trace)
+
+
+@reads_file
 def read_npz(path: PathLike) -> dict[str, np.ndarray]:
     """All arrays of an ``.npz`` file (no pickles); a ``.npy`` file reads as ``{"array": ...}``.
 
     Raises:
         InputError: missing or unreadable file; the message names it.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise InputError("is a directory; expected an .npz file", path)
-    if not path.is_file():
-        raise InputError("no such file", path)
+    path = check_input(path, "file")
     try:
-        if not zipfile.is_zipfile(path):
-            with open(path, "rb") as fh:
-                if fh.read(6) != b"\x93NUMPY":
-                    raise InputError("not an .npz archive (nor an .npy array)", path)
+        with open(path, "rb") as fh:
+            npy = fh.read(6) == b"\x93NUMPY"  # numpy goes by these bytes, not by the zip's end
+        if npy:
             return {"array": np.load(path, allow_pickle=False)}
+        if not zipfile.is_zipfile(path):
+            raise InputError("not an .npz archive (nor an .npy array)", path)
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"not a readable .npz file ({str(exc).splitlines()[0]})", path) from None
+    except MemoryError:
+        raise InputError("not a readable .npz file (it declares more data than fits in memory)",
+                         path) from None
+    except ARCHIVE_ERRORS as exc:  # zlib.error, NotImplementedError, ... of a damaged archive
+        raise InputError(f"not a readable .npz file ({describe(exc)})", path) from None
 
 
 def _numeric(array: np.ndarray, what: str, path: PathLike) -> np.ndarray:
@@ -89,6 +173,7 @@ def read_meta(data: Mapping[str, np.ndarray]) -> dict[str, Any]:
         return {}
 
 
+@reads_file
 def load_poses(path: PathLike, key: Optional[str] = None) -> np.ndarray:
     """Body poses ``(N, 63)`` float32 from an npz file (see the module docstring for layouts).
 
@@ -101,9 +186,9 @@ def load_poses(path: PathLike, key: Optional[str] = None) -> np.ndarray:
     if found is None and not key and "poses" in data:
         found = "poses"
     if found is None:
-        raise InputError(
-            f"no pose array: expected key {' or '.join(repr(k) for k in keys)} "
-            f"(found {', '.join(data) or 'nothing'})", path)
+        wanted = f"key {key!r}" if key else POSE_SOURCES
+        raise InputError(f"no pose array: expected {wanted} (found {', '.join(data) or 'nothing'})",
+                         path)
     poses = np.asarray(data[found])
     if poses.ndim == 2 and poses.shape[1] in FULL_POSE_WIDTHS:  # root first, then the body
         poses = poses[:, 3:66]
@@ -118,6 +203,7 @@ def load_poses(path: PathLike, key: Optional[str] = None) -> np.ndarray:
     return _numeric(poses, "body poses", path).astype(np.float32)
 
 
+@reads_file
 def load_latents(path: PathLike, latent_dim: int) -> np.ndarray:
     """Latent codes ``(N, latent_dim)`` from the ``z`` array of an npz file."""
     data = read_npz(path)

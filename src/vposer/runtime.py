@@ -27,7 +27,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
-from .errors import CheckpointError, InputError
+from .errors import CheckpointError, InputError, reads_file
 
 PathLike = Union[str, os.PathLike]
 
@@ -99,6 +99,7 @@ def sha256_file(path: PathLike) -> str:
     return h.hexdigest()
 
 
+@reads_file
 def read_manifest(folder: PathLike) -> dict[str, Any]:
     """The manifest of an exported folder, checked for the fields loading needs.
 
@@ -289,6 +290,7 @@ class ExportedVPoser:
         return self.decode(self.sample_latent(n, seed=seed, temperature=temperature, rng=rng))
 
 
+@reads_file
 def load_exported(path: PathLike, threads: Optional[int] = None,
                   providers: Optional[Sequence[Any]] = None) -> ExportedVPoser:
     """Load a folder written by ``vposer export --format onnx``.

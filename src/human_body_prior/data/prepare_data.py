@@ -96,7 +96,7 @@ def _prepare_v2(vposer_dataset_dir: str, amass_splits: Mapping[str, Sequence[str
                 try:
                     take = read_take(fname)
                 except TakeError as exc:
-                    logger(f"skipping {fname}: {exc}")
+                    logger(f"skipping {fname}: {exc.problem}")
                     continue
                 ids = _frame_ids(len(take.pose_body))
                 if len(ids) < 1:

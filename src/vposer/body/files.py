@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BodyModelError
+from .._archive import ARCHIVE_ERRORS, describe
+from ..errors import BodyModelError, reads_file
 from ..fileio import expand_path
 from .kinds import KINDS, Kind, get_kind, kind_from_posedirs
 from .legacy_pickle import load_legacy_pickle, unconverted, unpickle_restricted
@@ -96,8 +97,10 @@ def _npz_member(path: str, npz: Any, zf: zipfile.ZipFile, key: str) -> Any:
             if count * dtype.itemsize > stored:
                 raise ValueError(f"its header declares {shape} {dtype}, more than the member holds")
             return npz[key]
-    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile) as exc:
-        raise BodyModelError(f"key '{key}' is unreadable ({exc})", path) from None
+    except MemoryError:
+        raise BodyModelError(f"key '{key}' declares more data than fits in memory", path) from None
+    except ARCHIVE_ERRORS as exc:  # a damaged member: zlib.error, NotImplementedError, ...
+        raise BodyModelError(f"key '{key}' is unreadable ({describe(exc)})", path) from None
     value = unpickle_restricted(payload, path)
     if isinstance(value, np.ndarray) and value.dtype == object and value.shape == ():
         value = value.item()
@@ -106,14 +109,28 @@ def _npz_member(path: str, npz: Any, zf: zipfile.ZipFile, key: str) -> Any:
 
 def _read_npz(path: str, keys: tuple[str, ...] = _NEEDED_KEYS) -> dict[str, Any]:
     """The members of an ``.npz`` named in ``keys`` (those present)."""
+    npz = None
     try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise BodyModelError(f"not a readable .npz body-model file ({exc})", path) from exc
-    with npz, zipfile.ZipFile(path) as zf:
+        try:
+            npz = np.load(path, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):  # a .npy whose bytes end like a zip
+                raise ValueError("an .npy array, not an .npz archive")
+            zf = zipfile.ZipFile(path)
+        except BaseException:
+            if isinstance(npz, np.lib.npyio.NpzFile):
+                npz.close()
+            raise
+    except MemoryError:
+        raise BodyModelError("not a readable .npz body-model file (it declares more data than "
+                             "fits in memory)", path) from None
+    except ARCHIVE_ERRORS as exc:
+        raise BodyModelError(f"not a readable .npz body-model file ({describe(exc)})",
+                             path) from None
+    with npz, zf:
         return {key: _npz_member(path, npz, zf, key) for key in keys if key in npz.files}
 
 
+@reads_file
 def read_arrays(path: PathLike) -> dict[str, Any]:
     """The raw key -> value mapping of a body-model file (``.npz`` or ``.pkl``, by content).
 
@@ -280,6 +297,7 @@ def arrays_to_data(arrays: dict, path: str, model_type: str | None = None) -> Bo
     return data
 
 
+@reads_file
 def read_body_file(path: PathLike, model_type: str | None = None) -> BodyModelData:
     """Read and check a body-model file.
 
@@ -295,6 +313,7 @@ def read_body_file(path: PathLike, model_type: str | None = None) -> BodyModelDa
     return arrays_to_data(read_arrays(path), path, model_type)
 
 
+@reads_file
 def read_dmpl(path: PathLike, num_vertices: int) -> np.ndarray:
     """Read DMPL soft-tissue components: ``eigvec`` (V, 3, D) float64."""
     path = os.fspath(expand_path(path))

@@ -19,10 +19,12 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import struct
 from typing import Any
 
 import numpy as np
 
+from .._archive import describe
 from ..errors import BodyModelError, UnsafePickleError
 from ..safe_pickle import ARRAY_CLASS, GuardedUnpickler, checked, codecs_encode, numpy_scalar, \
     reconstruct_array
@@ -154,14 +156,29 @@ def _to_sparse(stub: _SparseStub, path: str) -> Any:
     try:
         if fmt in ("csc", "csr", "bsr"):
             cls = {"csc": sp.csc_matrix, "csr": sp.csr_matrix, "bsr": sp.bsr_matrix}[fmt]
-            return cls((state["data"], state["indices"], state["indptr"]), shape=shape)
-        if fmt == "coo":
+            matrix = cls((state["data"], state["indices"], state["indptr"]), shape=shape)
+        elif fmt == "coo":
             rows = state.get("row", state.get("coords", (None, None))[0])
             cols = state.get("col", state.get("coords", (None, None))[1])
-            return sp.coo_matrix((state["data"], (rows, cols)), shape=shape)
-    except (KeyError, TypeError, ValueError) as exc:
+            matrix = sp.coo_matrix((state["data"], (rows, cols)), shape=shape)
+        else:
+            raise BodyModelError(f"unsupported sparse matrix format {fmt!r} in the pickle", path)
+        # every index within the shape, index pointers in order: scipy's own constructor checks
+        # neither, and densifying a damaged matrix writes outside its array (a crash)
+        if fmt == "coo":
+            _check_coo(matrix)
+        else:
+            matrix.check_format(full_check=True)
+        return matrix
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
         raise BodyModelError(f"unreadable {fmt} sparse matrix in the pickle ({exc})", path) from exc
-    raise BodyModelError(f"unsupported sparse matrix format {fmt!r} in the pickle", path)
+
+
+def _check_coo(matrix: Any) -> None:
+    """Raise ValueError unless every (row, column) of a COO matrix lies within its shape."""
+    for index, size in zip((matrix.row, matrix.col), matrix.shape):
+        if len(index) and (int(index.min()) < 0 or int(index.max()) >= size):
+            raise ValueError("an index lies outside the matrix's shape")
 
 
 def _to_array(stub: _ChumpyStub, path: str) -> Any:
@@ -220,10 +237,10 @@ def unpickle_restricted(data: bytes, path: PathLike = "<bytes>") -> Any:
     except (UnsafeBodyFileError, BodyModelError):
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, MemoryError, RecursionError, OverflowError, LookupError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else "no detail"
+            IndexError, KeyError, MemoryError, RecursionError, OverflowError, LookupError,
+            struct.error) as exc:
         raise BodyModelError("not a body-model file: neither an .npz archive nor a readable "
-                             f"pickle ({type(exc).__name__}: {detail})", path) from None
+                             f"pickle ({describe(exc)})", path) from None
 
 
 def load_legacy_pickle(path: PathLike) -> Any:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..errors import BodyModelError, InputError
+from ..errors import BodyModelError, InputError, reads_file
 from ..rotations import axis_angle_to_matrix
 from . import lbs
 from .files import BodyModelData, open_body_file, read_body_file, read_dmpl, shape_layout
@@ -118,6 +118,12 @@ class BodyModel(nn.Module):
             buf(f"chain_up{step}", up.numpy(), floating=False)
         self._layout = self._input_layout()
         buf("input_zeros", np.zeros((1, self._layout[-1][2])))
+        for name, tensor in self.named_buffers():  # float64 values beyond float32, or sums
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise BodyModelError(
+                    f"its values do not fit {str(dtype).replace('torch.', '')} (they overflow "
+                    f"to Inf in the model's {name.removesuffix('_t')}); is the file damaged?",
+                    self.path)
 
     def _shape_blocks(self, data: BodyModelData, num_betas: int | None,
                       num_expressions: int | None, dmpls: np.ndarray | None,
@@ -366,6 +372,7 @@ class BodyModel(nn.Module):
         return out.view(n, 3, -1)
 
 
+@reads_file
 def load_body(path_or_name: PathLike | None = None, model_type: str | None = None,
               **kwargs: Any) -> BodyModel:
     """Load a body model.

@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ..errors import CheckpointError, PathLike
+from ..errors import CheckpointError, PathLike, reads_file
+from ..fileio import expand_path
 from ..model import VPoser
 from .native import load_native, save_native
 from .release import (
@@ -73,6 +74,7 @@ def _check_sizes(model: VPoser, settings: Mapping[str, Any], settings_file: Path
             )
 
 
+@reads_file
 def load_model(
     path: Optional[PathLike] = None, device: Any = None, dtype: Any = None
 ) -> VPoser:
@@ -95,9 +97,9 @@ def load_model(
             raise CheckpointError(
                 "no default weights are shipped with this installation; pass a model path", path
             )
-    path = Path(path).expanduser()
+    path = expand_path(path)
     if not path.exists():
-        raise CheckpointError("no such file or directory", path)
+        raise CheckpointError("no such file or folder", path)
     if path.is_dir():
         kind = directory_kind(path)
         if kind != "native" and directory_kind(path / "model") == "native" if (path / "model").is_dir() else False:

@@ -16,8 +16,8 @@ from typing import Any, Optional
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..errors import CheckpointError, PathLike
-from ..fileio import atomic_path
+from ..errors import CheckpointError, PathLike, reads_file
+from ..fileio import atomic_path, expand_path
 from ..model import ARCHITECTURES, VPoser, VPoserConfig
 from .state_dicts import model_from_state_dict
 
@@ -55,7 +55,7 @@ def save_native(model: VPoser, path: PathLike) -> Path:
     Returns:
         The path written.
     """
-    path = Path(path)
+    path = expand_path(path)
     doc = model_document(model)
     text = json.dumps(doc, indent=2, sort_keys=True, default=str)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -118,6 +118,7 @@ def _config(doc: dict[str, Any], where: Path) -> VPoserConfig:
     return VPoserConfig(arch, neurons, latent)
 
 
+@reads_file
 def load_native(path: PathLike) -> VPoser:
     """Load a native model directory or ``.safetensors`` file (see the module docstring).
 

@@ -107,7 +107,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read the settings file ({exc})", path) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", path) from None
-    except (ValueError, TypeError, RecursionError, OverflowError) as exc:  # values yaml rejects
+    except (ValueError, TypeError, AttributeError, LookupError, RecursionError,
+            OverflowError) as exc:  # yaml's own bugs: !!timestamp, empty !!float
         raise ConfigError(f"not a usable settings file ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else 'nested too deeply'})",
                           path) from None
@@ -211,4 +212,4 @@ def directory_kind(directory: Path) -> str:
 
 def ensure_exists(path: Path) -> None:
     if not os.path.exists(path):
-        raise CheckpointError("no such file or directory", path)
+        raise CheckpointError("no such file or folder", path)

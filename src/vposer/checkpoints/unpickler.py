@@ -36,7 +36,7 @@ from typing import Any, BinaryIO, Callable, Optional
 import numpy as np
 import torch
 
-from ..errors import CheckpointError, PathLike, UnsafePickleError
+from ..errors import CheckpointError, PathLike, UnsafePickleError, reads_file
 from ..safe_pickle import (ARRAY_CLASS, GuardedUnpickler, checked, codecs_encode, numpy_scalar,
                            reconstruct_array)
 
@@ -262,6 +262,7 @@ def _load_legacy(path: str) -> Any:
     return result
 
 
+@reads_file
 def load_torch_file(path: PathLike) -> Any:
     """Load a ``torch.save`` file (zip or legacy format) safely, tensors on the CPU.
 
@@ -271,7 +272,8 @@ def load_torch_file(path: PathLike) -> Any:
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise CheckpointError("no such checkpoint file", path)
+        raise CheckpointError("no such file" if not os.path.isdir(path) else
+                              "is a folder; expected a checkpoint file", path)
     with open(path, "rb") as fh:
         head = fh.read(4)
     if not head:

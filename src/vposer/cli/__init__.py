@@ -5,7 +5,8 @@ Each sub-command lives in its own module of this package (``vposer/cli/<name>.py
 heavy imports inside their handlers so ``vposer --help`` stays fast.
 
 Exit codes: 0 success, 1 a failure (bad input, unreadable file, ...), 2 a usage error.
-Errors are printed on stderr as one line; ``--debug`` adds the traceback.
+Errors are printed on stderr as one line; ``--debug`` (or ``VPOSER_DEBUG=1`` in the environment)
+adds the traceback. An unexpected exception raised while a file was being read names the file.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import sys
 import traceback
 from typing import Optional, Sequence
 
-from ..errors import VPoserError
+from ..errors import VPoserError, file_of
+from ._common import expand_path_args
 
 EPILOG = """examples:
   vposer sample -n 10 --seed 0 -o poses.npz        sample 10 body poses with the default model
@@ -55,12 +57,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
+        expand_path_args(args)
         result = args.func(args)
         return int(result or 0)
     except VPoserError as exc:
-        if args.debug:
+        if _debug(args):
             traceback.print_exc()
-        print(f"vposer {args.command}: error: {exc}", file=sys.stderr)
+        print(f"vposer {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into a program that stopped reading (head, less)
         import os
@@ -74,13 +77,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"{'; ' + hint if hint else ''}", file=sys.stderr)
         return getattr(exc, "exit_code", 130)
     except Exception as exc:  # an unexpected failure: still one line unless --debug
-        if args.debug:
+        if _debug(args):
             traceback.print_exc()
+        where = file_of(exc)
         print(
-            f"vposer {args.command}: error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            f"vposer {args.command}: error: "
+            + (f"{where}: unexpected error while reading this file: " if where else "")
+            + f"{type(exc).__name__}: {_one_line(exc)} (a bug in vposer; run with --debug or "
+            "VPOSER_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )
         return 1
+
+
+def _debug(args: argparse.Namespace) -> bool:
+    """Tracebacks wanted: ``--debug``, or ``VPOSER_DEBUG`` set to anything but empty or 0."""
+    import os
+
+    return bool(getattr(args, "debug", False)) or os.environ.get("VPOSER_DEBUG", "") not in ("", "0")
+
+
+def _one_line(exc: BaseException, limit: int = 2000) -> str:
+    """The exception's message on one line, at most ``limit`` characters."""
+    text = " ".join(str(exc).split("\n"))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 if __name__ == "__main__":  # pragma: no cover

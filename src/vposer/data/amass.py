@@ -32,7 +32,8 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import ConfigError
+from .._archive import ARCHIVE_ERRORS, describe
+from ..errors import ConfigError, InputError, reads_file
 
 PathLike = Union[str, os.PathLike]
 
@@ -131,6 +132,7 @@ class SplitRecipe:
         return {"name": self.name, "splits": self.splits, "subject_split": self.subject_split}
 
 
+@reads_file
 def load_recipe(spec: str) -> SplitRecipe:
     """``v2``, ``v1`` or the path of a YAML recipe (see the module doc)."""
     if spec in RECIPES:
@@ -141,9 +143,14 @@ def load_recipe(spec: str) -> SplitRecipe:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"unreadable ({describe(exc)})", path) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", path) from exc
+        raise ConfigError(f"invalid YAML: {str(exc).splitlines()[0]}", path) from None
+    except (ValueError, TypeError, AttributeError, LookupError, RecursionError,
+            OverflowError) as exc:  # yaml's own bugs: !!timestamp, empty !!float
+        raise ConfigError(f"not a usable recipe ({describe(exc)})", path) from None
     if not isinstance(data, dict) or not isinstance(data.get("splits"), dict):
         raise ConfigError("expected a mapping with a 'splits' mapping of split -> datasets", path)
     splits = {}
@@ -188,8 +195,8 @@ def dataset_and_subject(rel: Path) -> Tuple[str, str]:
     return dataset, subject
 
 
-class TakeError(Exception):
-    """A file that is not a readable take; the message is the reason."""
+class TakeError(InputError):
+    """A file that is not a readable take: ``problem`` is the reason, ``path`` the file."""
 
 
 @dataclass
@@ -202,33 +209,47 @@ class Take:
     model: str
 
 
+@reads_file
 def read_take(path: PathLike) -> Take:
-    """Read one take file; raises :class:`TakeError` with the reason when it is not one."""
-    if not zipfile.is_zipfile(path):
-        raise TakeError("unreadable: not an .npz archive (damaged, truncated or another format)")
+    """Read one take file; raises :class:`TakeError` (an :class:`~vposer.errors.InputError`
+    naming the file) with the reason when it is not one."""
+    try:
+        with open(path, "rb") as fh:
+            zipped = fh.read(4) == b"PK\x03\x04"
+    except OSError as exc:
+        raise TakeError(f"unreadable ({describe(exc)})", path) from None
+    if not zipped or not zipfile.is_zipfile(path):
+        raise TakeError("unreadable: not an .npz archive (damaged, truncated or another format)",
+                        path)
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)
             if "poses" not in keys:
-                raise TakeError(f"no 'poses' array (keys: {', '.join(sorted(keys)) or 'none'})")
+                raise TakeError(f"no 'poses' array (keys: {', '.join(sorted(keys)) or 'none'})",
+                                path)
             rate_key = next((k for k in ("mocap_framerate", "mocap_frame_rate") if k in keys), None)
             if rate_key is None:
-                raise TakeError("no 'mocap_framerate' or 'mocap_frame_rate'")
+                raise TakeError("no 'mocap_framerate' or 'mocap_frame_rate'", path)
             poses = np.asarray(data["poses"])
             rate = np.asarray(data[rate_key])
     except TakeError:
         raise
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, RuntimeError) as exc:
-        raise TakeError(f"unreadable: {type(exc).__name__}: {exc}") from exc
+    except MemoryError:
+        raise TakeError("unreadable: it declares more data than fits in memory", path) from None
+    except ARCHIVE_ERRORS as exc:  # zlib.error, NotImplementedError, ... of a damaged archive
+        raise TakeError(f"unreadable: {describe(exc)}", path) from None
     if poses.ndim != 2 or poses.shape[1] not in POSE_WIDTHS:
-        raise TakeError(f"'poses' has shape {poses.shape}; expected (T, 72|156|165)")
+        raise TakeError(f"'poses' has shape {poses.shape}; expected (T, 72|156|165)", path)
     if not np.issubdtype(poses.dtype, np.floating):
-        raise TakeError(f"'poses' has dtype {poses.dtype}")
-    if rate.size != 1 or not np.isfinite(float(rate.reshape(()))) or float(rate.reshape(())) <= 0:
-        raise TakeError(f"invalid frame rate {rate!r}")
+        raise TakeError(f"'poses' has dtype {poses.dtype}", path)
+    if rate.dtype.kind not in "biuf" or rate.size != 1 or \
+            not np.isfinite(float(rate.reshape(()))) or float(rate.reshape(())) <= 0:
+        raise TakeError(f"invalid frame rate {rate.reshape(-1)[:3]!r}", path)
     if poses.shape[0] == 0:
-        raise TakeError("no frames")
-    if not np.isfinite(poses[:, :66]).all():
-        raise TakeError("non-finite values in 'poses'")
-    return Take(poses[:, 3:66].astype(np.float32), poses[:, :3].astype(np.float32),
-                float(rate.reshape(())), POSE_WIDTHS[poses.shape[1]])
+        raise TakeError("no frames", path)
+    with np.errstate(over="ignore"):
+        pose_body, root_orient = (poses[:, 3:66].astype(np.float32),
+                                  poses[:, :3].astype(np.float32))
+    if not (np.isfinite(pose_body).all() and np.isfinite(root_orient).all()):
+        raise TakeError("non-finite values in 'poses' (NaN, Inf, or beyond float32)", path)
+    return Take(pose_body, root_orient, float(rate.reshape(())), POSE_WIDTHS[poses.shape[1]])

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, reads_file
 from .asf import _AXIS, AsfSkeleton, PathLike, _fail, euler_matrices
 from .skeleton import Skeleton, forward_kinematics
 from .textfiles import plain_name, read_text
@@ -175,6 +175,7 @@ def _bone_lines(heads: List[bytes], rows: np.ndarray, counts: np.ndarray, lines:
     return ids
 
 
+@reads_file
 def read_amc(path: PathLike, asf: AsfSkeleton, fps: float = 120.0) -> AmcMotion:
     """Parse an AMC file (plain or ``.gz``, any line endings) of ``asf`` at ``fps`` (CMU: 120).
 

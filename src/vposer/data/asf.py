@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, reads_file
 from .skeleton import Skeleton
 from .textfiles import read_text
 
@@ -308,6 +308,7 @@ def _joint_order(bones: Dict[str, AsfBone], children: Dict[str, List[str]], path
     return order
 
 
+@reads_file
 def read_asf(path: PathLike) -> AsfSkeleton:
     """Parse an ASF file (plain or ``.gz``, any line endings). Raises InputError (with the
     line)."""

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, reads_file
 from ..fileio import write_text
 from .select import rodrigues
 from .textfiles import read_text
@@ -194,6 +194,7 @@ def _parse_joint(tok: _Tokens, name: str, parent: int, out: Dict[str, list], dep
             raise tok.error(f"unexpected '{word}' in joint {name}")
 
 
+@reads_file
 def read_bvh(path: PathLike) -> BvhMotion:
     """Parse a BVH file (hierarchy, offsets, channels in any order, motion, frame time); a
     ``.gz`` file is read as it is.

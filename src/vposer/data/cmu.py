@@ -18,7 +18,8 @@ from typing import Dict, Iterator, List, Tuple, Union
 
 import numpy as np
 
-from ..errors import InputError
+from .._archive import ARCHIVE_ERRORS, describe
+from ..errors import InputError, reads_file
 from .select import rodrigues
 from .skeleton import Skeleton, forward_kinematics
 
@@ -42,11 +43,18 @@ class CmuData:
 
     def take(self, key: str) -> np.ndarray:
         """``(T, 117)`` float32 frames of one take (key ``train|test/<action>/<take>``)."""
-        frames = np.asarray(self._npz[key])
+        where = self.directory / "cmu_expmap.npz"
+        try:
+            frames = np.asarray(self._npz[key])
+        except MemoryError:
+            raise InputError(f"take {key}: declares more data than fits in memory", where) from None
+        except ARCHIVE_ERRORS as exc:  # a damaged member: zlib.error, a bad .npy header, ...
+            raise InputError(f"take {key}: unreadable ({describe(exc)})", where) from None
         width = 3 + 3 * len(self.skeleton)
-        if frames.ndim != 2 or frames.shape[1] != width or not np.isfinite(frames).all():
+        if frames.ndim != 2 or frames.shape[1] != width or frames.dtype.kind not in "biuf" \
+                or not np.isfinite(frames).all():
             raise InputError(f"take {key}: shape {frames.shape} or values invalid; expected "
-                             f"finite (T, {width})", self.directory / "cmu_expmap.npz")
+                             f"finite (T, {width})", where)
         return frames
 
     def takes(self) -> Iterator[Tuple[str, np.ndarray]]:
@@ -65,6 +73,7 @@ def cmu_skeleton(spec: Dict) -> Skeleton:
     return Skeleton(spec["joints"], spec["parents"], np.asarray(spec["offsets"], dtype=np.float64))
 
 
+@reads_file
 def load_cmu(directory: PathLike) -> CmuData:
     """Open ``directory/cmu_expmap.npz`` and ``directory/skeleton.json``.
 
@@ -77,30 +86,44 @@ def load_cmu(directory: PathLike) -> CmuData:
         if not path.is_file():
             raise InputError("missing (expected cmu_expmap.npz and skeleton.json)", path)
     try:
-        spec = json.loads(spec_path.read_text())
+        spec = json.loads(spec_path.read_text(encoding="utf-8"))
         skeleton = cmu_skeleton(spec)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"not a CMU skeleton description: {exc}", spec_path) from exc
+        fps = _frame_rate(spec.get("frame_rate_hz", 120.0))
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError, RecursionError,
+            AttributeError) as exc:  # a damaged JSON, or a list where a mapping belongs
+        raise InputError(f"not a CMU skeleton description ({describe(exc)})", spec_path) from None
+    if not np.isfinite(skeleton.offsets).all():
+        raise InputError("not a CMU skeleton description (non-finite offsets)", spec_path)
     if not zipfile.is_zipfile(data_path):
         raise InputError("not an .npz archive (missing, damaged or truncated)", data_path)
     try:
         npz = np.load(data_path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(f"unreadable: {exc}", data_path) from None
+    except MemoryError:
+        raise InputError("unreadable: it declares more data than fits in memory", data_path) \
+            from None
+    except ARCHIVE_ERRORS as exc:
+        raise InputError(f"unreadable ({describe(exc)})", data_path) from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):  # an .npy whose bytes end like a zip
+        raise InputError("not an .npz archive (an .npy array)", data_path)
     keys = sorted(npz.files, key=_natural)
     if not keys:
+        npz.close()
         raise InputError("holds no takes", data_path)
-    return CmuData(directory, skeleton, _frame_rate(spec.get("frame_rate_hz", 120.0)), keys, npz)
+    return CmuData(directory, skeleton, fps, keys, npz)
 
 
 def _frame_rate(value) -> float:
     """The frame rate: a number, or the first number in a text such as "captured at 120 Hz"."""
     import re
 
-    if isinstance(value, (int, float)):
-        return float(value)
-    found = re.search(r"\d+(\.\d+)?", str(value))
-    return float(found.group()) if found else 120.0
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        rate = float(value)
+    else:
+        found = re.search(r"\d+(\.\d+)?", str(value)[:1000])
+        rate = float(found.group()) if found else 120.0
+    if not (np.isfinite(rate) and rate > 0):
+        raise ValueError(f"frame_rate_hz {str(value)[:40]!r} is not a positive frame rate")
+    return rate
 
 
 def local_rotations(frames: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, reads_file
 from .select import rodrigues
 from .skeleton import Skeleton, forward_kinematics
 from .textfiles import read_text
@@ -229,6 +229,7 @@ def _check_tree(ids: List[int], names: List[str], kinds: List[str], parents: Lis
             raise InputError(f"joint {j} ({name}): Type 'none' is only for the root", path)
 
 
+@reads_file
 def read_character(path: PathLike) -> DeepMimicCharacter:
     """Parse a DeepMimic character file (``Skeleton.Joints``).
 
@@ -294,6 +295,7 @@ def _check_frames(values: np.ndarray, character: DeepMimicCharacter, path: PathL
     return 1.0 / median
 
 
+@reads_file
 def read_deepmimic(path: PathLike, character: DeepMimicCharacter) -> DeepMimicMotion:
     """Parse a DeepMimic motion file whose frames drive ``character``.
 

@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError, reads_file
 from .mapping import load_mapping_file
 from .mocap import SourceSpec
 from .sources import SourceOptions
@@ -67,12 +67,17 @@ def _source(entry: Any, k: int, base: Path, path: Path) -> SourceSpec:
     where = f"sources[{k}]"
     if not isinstance(entry, dict) or "path" not in entry:
         raise ConfigError(f"{where} must be a mapping with a 'path'", path)
-    unknown = sorted(set(entry) - _SOURCE)
+    unknown = sorted(set(entry) - _SOURCE, key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown} (known: {sorted(_SOURCE)})", path)
 
     def rel(value: Any) -> Any:
-        return None if value is None else (base / str(value)).resolve()
+        if value is None:
+            return None
+        try:
+            return (base / str(value)).resolve()
+        except (ValueError, OSError) as exc:  # a NUL byte, a name too long for the system
+            raise ConfigError(f"{where}: unusable path {str(value)[:80]!r} ({exc})", path) from None
 
     groups = entry.get("groups") or []
     if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
@@ -80,7 +85,10 @@ def _source(entry: Any, k: int, base: Path, path: Path) -> SourceSpec:
     take_id = entry.get("take_id")
     if take_id not in (None, "stem"):
         raise ConfigError(f"{where}.take_id must be 'stem' or absent, got {take_id!r}", path)
-    mapping = load_mapping_file(str(rel(entry["mapping"]))) if entry.get("mapping") else None
+    try:
+        mapping = load_mapping_file(str(rel(entry["mapping"]))) if entry.get("mapping") else None
+    except InputError as exc:  # named after the recipe that points to it
+        raise ConfigError(f"{where}.mapping: {exc}", path) from None
     options = SourceOptions(entry.get("name"), _fps(entry.get("fps"), where, path), mapping,
                             rel(entry.get("asf")), rel(entry.get("character")))
     rule = SplitRule(_number(entry.get("test_takes", 0), f"{where}.test_takes", path),
@@ -90,6 +98,7 @@ def _source(entry: Any, k: int, base: Path, path: Path) -> SourceSpec:
     return SourceSpec(rel(entry["path"]), options, rule)
 
 
+@reads_file
 def read_recipe(path: PathLike) -> Tuple[List[SourceSpec], Dict[str, float]]:
     """The sources of a recipe file and its settings (``target_fps``, ``dedup_threshold``).
 
@@ -103,12 +112,20 @@ def read_recipe(path: PathLike) -> Tuple[List[SourceSpec], Dict[str, float]]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"unreadable ({exc.strerror or exc})", path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"unreadable: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                          path) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", path) from None
+    except (ValueError, TypeError, AttributeError, LookupError, RecursionError,
+            OverflowError) as exc:  # yaml's own bugs: !!timestamp, empty !!float
+        raise ConfigError(f"not a usable recipe ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else 'nested too deeply'})",
+                          path) from None
     if not isinstance(data, dict) or not isinstance(data.get("sources"), list) \
             or not data["sources"]:
         raise ConfigError("expected a mapping with a non-empty 'sources' list", path)
-    unknown = sorted(set(data) - _TOP)
+    unknown = sorted(set(data) - _TOP, key=str)
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown} (known: {sorted(_TOP)})", path)
     base = path.resolve().parent

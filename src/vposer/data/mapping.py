@@ -36,7 +36,7 @@ import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..errors import InputError
+from ..errors import InputError, reads_file
 from .skeleton import SMPL_JOINTS
 
 __all__ = ["PROFILES", "resolve_mapping", "normalise_name", "load_mapping_file"]
@@ -159,12 +159,13 @@ def resolve_mapping(names: Sequence[str], mapping: Optional[Dict[str, str]] = No
     return [found[j] for j in SMPL_JOINTS], label
 
 
+@reads_file
 def load_mapping_file(path: str) -> Dict[str, str]:
     """A user mapping JSON ``{SMPL joint name: source joint name}``."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"unreadable mapping file: {exc}", path) from exc
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+        raise InputError(f"unreadable mapping file: {exc}", path) from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise InputError("expected a JSON object {SMPL joint name: source joint name}", path)
     unknown = sorted(set(data) - set(SMPL_JOINTS))

@@ -33,8 +33,8 @@ def process_take(root: str, rel: str, target_fps: float, dedup: float) -> Dict[s
     """
     try:
         take = amass.read_take(Path(root, rel))
-    except amass.TakeError as exc:
-        return {"rel": rel, "ok": False, "reason": str(exc)}
+    except amass.TakeError as exc:  # the file is named by rel; the reason alone
+        return {"rel": rel, "ok": False, "reason": exc.problem}
     except Exception as exc:  # never let one file stop the run; it is reported
         return {"rel": rel, "ok": False, "reason": f"{type(exc).__name__}: {exc}"}
     idx = subsample_indices(len(take.pose_body), take.fps, target_fps)

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 from typing import Union
 
-from ..errors import InputError
+from ..errors import InputError, reads_file
 
 PathLike = Union[str, os.PathLike]
 
@@ -28,6 +28,7 @@ def plain_name(path: PathLike) -> str:
     return name[:-3] if name.endswith(".gz") else name
 
 
+@reads_file
 def read_text(path: PathLike, limit: int = MAX_TEXT_BYTES) -> str:
     """The text of ``path`` (gzip when it ends in ``.gz`` or starts with gzip's magic bytes),
     with ``\\r\\n`` and ``\\r`` line endings turned into ``\\n``; undecodable bytes are replaced.

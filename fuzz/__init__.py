@@ -1,0 +1,1 @@
+"""The fuzz harness of vposer's file readers (see ``fuzz/run.py`` and README "Safety")."""
