@@ -285,9 +285,9 @@ def test_not_a_body_model(tmp_path, smpl_arrays):
     listing.write_bytes(pickle.dumps([1, 2, 3], protocol=2))
     with pytest.raises(BodyModelError, match="holds a list"):
         load_body(listing)
-    with pytest.raises(BodyModelError, match="no such body-model file"):
+    with pytest.raises(BodyModelError, match="no such file"):
         load_body(tmp_path / "absent.npz")
-    with pytest.raises(BodyModelError, match="is a directory"):
+    with pytest.raises(BodyModelError, match="is a folder"):
         load_body(tmp_path)
     other = tmp_path / "other.npz"
     np.savez(other, a=np.zeros(3))

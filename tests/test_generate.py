@@ -403,8 +403,7 @@ def test_joints_and_vertices_match_the_body(model_dir, tmp_path):
 
 @pytest.mark.render
 def test_images_and_meshes_in_webdataset(model_dir, tmp_path):
-    from PIL import Image
-
+    Image = pytest.importorskip("PIL.Image", reason="images need Pillow (the render extra)")
     from vposer.render import gl_available
 
     ok, why = gl_available()

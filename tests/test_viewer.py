@@ -28,7 +28,10 @@ from vposer.viewer import ViewerState
 from vposer.viewer.state import ground, skeleton_segments, slot_offsets
 
 CHROMIUM = "/usr/bin/chromium"
-VIEWPORT = (1024, 640)  # software WebGL: fewer pixels, faster frames
+VIEWPORT = (1440, 810)  # a laptop's browser window: the main controls must fit it unscrolled
+#: Deadline of every wait on the browser or the viewer process: generous, because software WebGL
+#: on a loaded 2-core machine takes seconds per frame; a wait ends as soon as its condition holds.
+DEADLINE = 120.0
 CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
                  "--no-sandbox"]
 
@@ -220,7 +223,9 @@ def test_app_plays_interpolation_in_background(app):
     assert app.controls.latents[0].value == pytest.approx(round(float(b[0]), 2))
     # a looping playback runs until an edit stops it
     thread = app.play_interpolation(steps=5, fps=100, loop=True)
-    time.sleep(0.2)
+    seen = set()
+    wait_for(lambda: seen.add(round(float(app.current_z[0]), 6)) or len(seen) >= 3, DEADLINE,
+             "the loop to show three frames")
     assert thread.is_alive()
     app.set_latent(0, 0.0)
     assert not thread.is_alive() and app.current_z[0] == 0.0
@@ -330,14 +335,18 @@ class ViewerProcess:
             self.proc.wait(10)
 
 
-def wait_for(predicate, timeout: float, what: str):
+def wait_for(predicate, timeout: float, what: str, fail: bool = True):
+    """``predicate()``'s first truthy value, polled until ``timeout`` seconds have passed; then
+    an AssertionError naming ``what`` (or the last value when ``fail`` is False)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         value = predicate()
-        if value:
-            return value
+        if value or time.monotonic() >= deadline:
+            break
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    if not value and fail:
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return value
 
 
 def test_end_to_end_in_headless_chromium(tmp_path):
@@ -348,17 +357,27 @@ def test_end_to_end_in_headless_chromium(tmp_path):
     out = tmp_path / "out"
     viewer = ViewerProcess(["--model", str(model_path), "--port", "0", "--output-dir", str(out)], tmp_path)
     try:
-        assert viewer.url_ready.wait(60), "viewer did not start:\n" + "".join(viewer.lines)
+        assert viewer.url_ready.wait(DEADLINE), "viewer did not start:\n" + "".join(viewer.lines)
         assert viewer.url.startswith("http://127.0.0.1:")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]})
+                page.set_default_timeout(DEADLINE * 1000)
                 page.goto(viewer.url)
                 button = lambda label: page.get_by_role("button", name=label, exact=True)  # noqa: E731
-                button("Sample").wait_for(timeout=60_000)
+                button("Sample").wait_for()
                 # toasts (software WebGL warning, download links) play no part here and cost frames
                 page.add_style_tag(content=".mantine-Notifications-root { display: none !important; }")
+
+                # the main controls fit the window as it opens: sampling, export, the first sliders
+                label = page.locator("label").filter(has_text=re.compile(r"^z0$"))
+                root = page.locator(f'[id="{label.get_attribute("for")}"]')
+                track = root.locator(".mantine-Slider-track")
+                for name, widget in [("Sample", button("Sample")), ("Export pose", button("Export pose")),
+                                     ("Screenshot", button("Screenshot")), ("slider z0", track)]:
+                    box = widget.bounding_box()
+                    assert box and 0 <= box["y"] and box["y"] + box["height"] <= VIEWPORT[1], (name, box)
 
                 exported = []
 
@@ -368,12 +387,11 @@ def test_end_to_end_in_headless_chromium(tmp_path):
                     for _ in range(20):
                         press(button("Export pose"))
                         path = out / f"vposer_pose_{len(exported) + 1:03d}.npz"
-                        wait_for(path.exists, 20, path.name)
+                        wait_for(path.exists, DEADLINE, path.name)
                         with np.load(path) as data:
                             exported.append({key: data[key] for key in data.files})
                         if done(exported[-1]):
                             return exported[-1]
-                        time.sleep(0.25)
                     raise AssertionError(f"the exported pose never showed {what}")
 
                 first = export_until(lambda d: True, "anything")
@@ -386,15 +404,18 @@ def test_end_to_end_in_headless_chromium(tmp_path):
                 assert np.abs(sampled["pose_body"] - first["pose_body"]).max() > 1e-2
 
                 # click latent slider z0 at 3/4 of its track: about -4 + 0.75 * 8 = 2
-                label = page.locator("label").filter(has_text=re.compile(r"^z0$"))
-                root = page.locator(f'[id="{label.get_attribute("for")}"]')
-                track = root.locator(".mantine-Slider-track")
-                track.evaluate("e => e.scrollIntoView({block: 'center', behavior: 'instant'})")
-                box = track.bounding_box()
-                page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + box["height"] / 2)
                 thumb = root.locator("[role=slider]")
-                shown = wait_for(lambda: abs(float(thumb.get_attribute("aria-valuenow")) - 2) < 0.25
-                                 and float(thumb.get_attribute("aria-valuenow")), 10, "the slider to move")
+
+                def slider_at_two() -> float:
+                    value = float(thumb.get_attribute("aria-valuenow"))
+                    return value if abs(value - 2) < 0.25 else 0.0
+
+                def click_track() -> None:
+                    box = settled_box(track)
+                    page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + box["height"] / 2)
+
+                until(click_track, slider_at_two, "the slider to move")
+                shown = slider_at_two()
                 assert abs(shown - 2.0) < 0.25, shown
                 moved = export_until(lambda d: abs(d["z"][0, 0] - shown) < 1e-4, f"z0 = {shown}")
                 np.testing.assert_array_equal(moved["z"][0, 1:], sampled["z"][0, 1:])
@@ -402,36 +423,56 @@ def test_end_to_end_in_headless_chromium(tmp_path):
 
                 # the canvas shows a body
                 page.mouse.move(5, VIEWPORT[1] - 5)
-                time.sleep(1.0)
                 shot = tmp_path / "viewer.png"
-                page.screenshot(path=str(shot))
-                assert body_fraction(shot) > 0.01, "no body in the 3D view"
+                wait_for(lambda: page.screenshot(path=str(shot)) and body_fraction(shot) > 0.01, DEADLINE,
+                         "a body in the 3D view")
                 if os.environ.get("VPOSER_VIEWER_SNAPSHOT"):
                     shutil.copy(shot, os.environ["VPOSER_VIEWER_SNAPSHOT"])
                 # those pixels are the mesh: hiding it empties the view
-                press(page.get_by_label("Mesh", exact=True))
-                wait_for(lambda: page.screenshot(path=str(shot)) and body_fraction(shot) < 0.001, 20,
+                mesh = page.get_by_label("Mesh", exact=True)
+                until(lambda: press(page.get_by_text("Bodies and display", exact=True)),
+                      lambda: mesh.is_visible(), "the display folder to open")
+                until(lambda: press(mesh), lambda: not mesh.is_checked(), "the Mesh box to clear")
+                wait_for(lambda: page.screenshot(path=str(shot)) and body_fraction(shot) < 0.001, DEADLINE,
                          "the body to disappear")
             finally:
                 browser.close()
-        assert viewer.interrupt() == 0, "".join(viewer.lines)
+        assert viewer.interrupt(DEADLINE) == 0, "".join(viewer.lines)
         assert "vposer viewer stopped" in "".join(viewer.lines)
     finally:
         viewer.kill()
+
+
+def until(action, done, what: str) -> None:
+    """Do ``action`` until ``done()`` holds: a click the page lost (it landed while a panel was
+    still moving, seconds per frame with software WebGL) is repeated, up to :data:`DEADLINE`."""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        action()
+        if wait_for(done, 20, what, fail=False):
+            return
+    raise AssertionError(f"timed out after {DEADLINE} s waiting for {what}")
+
+
+def settled_box(locator) -> dict:
+    """The widget's bounding box once it stands still (scrolled into view first): the same box
+    over half a second of polls, so that a slow animation frame is not taken for rest."""
+    locator.evaluate("e => e.scrollIntoView({block: 'center', behavior: 'instant'})")
+    boxes = [locator.bounding_box()]
+
+    def settled() -> bool:
+        boxes.append(locator.bounding_box())
+        return boxes[-1] is not None and len(boxes) >= 6 and all(b == boxes[-1] for b in boxes[-6:])
+
+    wait_for(settled, DEADLINE, "the widget to settle")
+    return boxes[-1]
 
 
 def press(locator) -> None:
     """Scroll to a widget and click it once it stands still. Playwright's own click waits for two
     equal animation frames, which take seconds each with software WebGL; a forced click without
     this wait could land while the panel still scrolls."""
-    locator.evaluate("e => e.scrollIntoView({block: 'center', behavior: 'instant'})")
-    boxes = [locator.bounding_box()]
-
-    def settled() -> bool:
-        boxes.append(locator.bounding_box())
-        return boxes[-1] == boxes[-2]
-
-    wait_for(settled, 10, "the widget to settle")
+    settled_box(locator)
     locator.click(force=True)
 
 

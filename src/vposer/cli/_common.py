@@ -1,8 +1,22 @@
-"""Arguments and helpers shared by several sub-commands."""
+"""Arguments and helpers shared by several sub-commands.
+
+Everything here is light (no torch, numpy or Pillow): argument errors, help and output-path
+checks run before a command imports anything heavy, so they answer at once.
+"""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import math
+from typing import Any, Iterable, Optional
+
+from ..errors import InputError
+
+#: Attributes of the parsed arguments that hold paths (a string or a list of strings); the CLI
+#: expands ``~`` and ``$VAR`` in them before a command runs (see :func:`expand_path_args`).
+PATH_ARGS = ("amass_root", "asf", "body", "calibrate", "character", "config", "data", "input",
+             "mapping", "mesh", "mix_poses", "model", "mp4", "out", "output", "output_dir",
+             "plausibility_ref", "poses", "recipe", "render", "source", "sources", "splits",
+             "strip", "write_calibration")
 
 MODEL_HELP = ("VPoser to use: a release folder (vposer_v1_0, V02_05), a .pt/.ckpt file, or a "
               "native model folder/.safetensors; default: the open weights shipped with vposer")
@@ -64,3 +78,64 @@ def load_model_from_args(args: Any):
 
 def model_label(model: Any, args: Any) -> str:
     return str(args.model) if args.model else "default (open weights)"
+
+
+def expand_path_args(args: argparse.Namespace) -> None:
+    """Expand ``~`` and environment variables in every path argument of ``args``, in place (a
+    quoted ``'~/x'``, a Makefile or a Python caller leave them to us)."""
+    for name in PATH_ARGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, _expanded(value))
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            setattr(args, name, [_expanded(v) for v in value])
+
+
+def _expanded(text: str) -> str:
+    """``text`` expanded, keeping a trailing ``/`` (which says 'a folder')."""
+    from ..fileio import expand_path
+
+    out = str(expand_path(text))
+    return out + "/" if text.endswith("/") and not out.endswith("/") else out
+
+
+def at_least(option: str, value: float, minimum: float) -> None:
+    """The one wording of a lower bound: ``--num must be at least 1, got 0``."""
+    if not value >= minimum:
+        raise InputError(f"{option} must be at least {minimum:g}, got {value:g}")
+
+
+def at_most(option: str, value: float, maximum: float) -> None:
+    """The one wording of an upper bound: ``--size must be at most 8192, got 10000``."""
+    if not value <= maximum:
+        raise InputError(f"{option} must be at most {maximum:g}, got {value:g}")
+
+
+def finite(option: str, value: Optional[float], minimum: Optional[float] = None) -> None:
+    """``value`` is a finite number (at least ``minimum`` when given); None passes."""
+    if value is None:
+        return
+    if not math.isfinite(value):
+        raise InputError(f"{option} must be a finite number, got {value}")
+    if minimum is not None:
+        at_least(option, value, minimum)
+
+
+def check_model_and_body(args: Any) -> None:
+    """``-m/--model`` and ``--body`` exist when given as paths (before anything is loaded)."""
+    from ..fileio import check_input
+
+    model = getattr(args, "model", None)
+    if model is not None and model != "default":
+        check_input(model, "any")
+    body = getattr(args, "body", None)
+    if body is not None and body != "open":
+        check_input(body, "file")
+
+
+def report_created(folders: Iterable[Any]) -> None:
+    """Say which of the ``folders`` (from :func:`vposer.fileio.missing_folders`, taken before
+    writing) the command created."""
+    for folder in folders:
+        if folder.is_dir():
+            print(f"created folder {folder}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ._common import MODEL_HELP
 
@@ -22,6 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fileio import check_input, check_output
+
+    check_input(args.source, "any")
+    check_output(args.output if args.output.endswith(".safetensors") else
+                 Path(args.output) / "model.safetensors", inputs=[args.source])
     import vposer
 
     model = vposer.load_model(args.source)

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_device_argument, add_matrices_argument, add_model_argument, load_model_from_args
+from ._common import (
+    add_device_argument, add_matrices_argument, add_model_argument, check_model_and_body,
+    load_model_from_args, report_created,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,13 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fileio import check_input, check_outputs, missing_folders
+
+    check_input(args.input, "file")
+    check_outputs((args.output, "npz"), inputs=[args.input])
+    check_model_and_body(args)
+    created = missing_folders(args.output)
+
     import torch
 
     from ..errors import InputError
-    from ..fileio import check_output
-    from ..posefiles import atomic_savez, load_latents, meta_json, model_fingerprint, npz_name
-
-    check_output(npz_name(args.output), inputs=[args.input])
+    from ..posefiles import atomic_savez, load_latents, meta_json, model_fingerprint
 
     model = load_model_from_args(args)
     z = load_latents(args.input, model.latent_dim)
@@ -47,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
     if args.matrices:
         arrays["pose_body_matrot"] = out.matrices.float().cpu().numpy()
     path = atomic_savez(args.output, arrays)
+    report_created(created)
     print(f"decoded {len(z)} codes to {path}")
     return 0

@@ -3,19 +3,22 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_device_argument, add_model_argument, load_model_from_args
+from ..fileio import POSE_SOURCES
+from ._common import (
+    add_device_argument, add_model_argument, check_model_and_body, load_model_from_args, report_created,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "encode",
         help="encode body poses (npz) to latent codes (npz)",
-        description="Encode body poses to VPoser latent codes. Input: an .npz with pose_body "
-        "(N, 63) or (N, 21, 3) axis-angle (also accepted: 'pose', or an AMASS take's 'poses'). "
+        description="Encode body poses to VPoser latent codes. Input: an .npz with "
+        f"{POSE_SOURCES} (axis-angle). "
         "Output: an .npz with z (N, D), the posterior means, and z_std, their standard deviations.",
         epilog="example: vposer encode poses.npz -o codes.npz",
     )
-    p.add_argument("input", help="input .npz with body poses")
+    p.add_argument("input", help=f"body poses: {POSE_SOURCES}")
     p.add_argument("--key", default=None, help="array to read (default: pose_body, pose or poses)")
     add_model_argument(p)
     add_device_argument(p)
@@ -24,12 +27,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fileio import check_input, check_outputs, missing_folders
+
+    check_input(args.input, "file")
+    check_outputs((args.output, "npz"), inputs=[args.input])
+    check_model_and_body(args)
+    created = missing_folders(args.output)
+
     import torch
 
-    from ..fileio import check_output
-    from ..posefiles import atomic_savez, load_poses, meta_json, model_fingerprint, npz_name
+    from ..posefiles import atomic_savez, load_poses, meta_json, model_fingerprint
 
-    check_output(npz_name(args.output), inputs=[args.input])
     poses = load_poses(args.input, args.key)
     model = load_model_from_args(args)
     with torch.no_grad():
@@ -40,5 +48,6 @@ def run(args: argparse.Namespace) -> int:
         "meta": meta_json(command="encode", input=args.input, model=args.model or "default",
                           model_sha256=model_fingerprint(model)),
     })
+    report_created(created)
     print(f"encoded {len(poses)} poses to {path}")
     return 0

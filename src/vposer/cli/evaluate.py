@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_device_argument, check_device
+from ..fileio import POSE_SOURCES
+from ._common import add_device_argument, at_least, check_device, check_model_and_body
 
 DESCRIPTION = """Score a VPoser (and/or poses from an .npz file, and/or SMPLify's 8-component GMM
 prior fitted on the same training poses) on a prepared data set: reconstruction of the held-out
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="VPoser to score: a release/run folder, checkpoint or native model, or "
                    "'default' for the shipped open weights (the default unless --poses is given)")
     p.add_argument("--poses", metavar="NPZ", help="score these poses as generated samples "
-                   "(key pose_body or pose, (N, 63) or (N, 21, 3))")
+                   f"({POSE_SOURCES})")
     p.add_argument("--data", required=True, metavar="PREPARED_DIR",
                    help="prepared data set (vposer prepare / vposer import-mocap)")
     p.add_argument("--split", default="test", help="held-out split (default test)")
@@ -67,23 +68,30 @@ def _name(path: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..errors import InputError
+    from ..fileio import check_input, check_writable
+
+    at_least("--samples", args.samples, 2)
+    if args.fid_samples < args.samples:
+        raise InputError(f"--fid-samples must be at least --samples ({args.samples}), got "
+                         f"{args.fid_samples}")
+    at_least("--prdc-samples", args.prdc_samples, 2)
+    at_least("-k", args.k, 1)
+    check_input(args.data, "folder")
+    if args.poses:
+        check_input(args.poses, "file")
+    check_model_and_body(args)
+    check_writable(Path(args.output) / "metrics.json")
+
     import torch
 
     import vposer
 
-    from ..errors import InputError
     from ..evaluate import EvalSettings, evaluate
-    from ..fileio import check_writable
     from ..evaluate.report import format_table, published_lines
     from ..posefiles import load_poses
 
-    if args.samples < 2 or args.fid_samples < args.samples:
-        raise InputError(f"need 2 <= --samples <= --fid-samples, got {args.samples} and "
-                         f"{args.fid_samples}")
-    if args.prdc_samples < 2 or args.k < 1:
-        raise InputError("--prdc-samples must be >= 2 and -k >= 1")
     check_device(args.device)
-    check_writable(Path(args.output) / "metrics.json")
     model = None
     model_arg = args.model if args.model is not None else (None if args.poses else "default")
     if model_arg is not None:

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_body_argument, add_device_argument, add_model_argument, load_model_from_args
+from ._common import (
+    add_body_argument, add_device_argument, add_model_argument, at_least, check_model_and_body,
+    finite, load_model_from_args, report_created,
+)
 
 DESCRIPTION = """Fit a body (VPoser latent pose, root orientation, translation, optionally shape)
 to each sample of a target file, all samples in one batched optimisation.
@@ -14,6 +17,9 @@ Target file (.npz), one of:
   keypoints2d (N, K, 2) + K (3, 3) [+ R (3, 3), t (3,)]   pixels of the body's first K joints
                                     seen by a pinhole camera (x_cam = R X + t, OpenCV axes)
 optional: confidence (N, K) or (K,) per-target weights (0 = missing; NaN targets are missing too).
+Or a .csv of 3D joints: one sample per row, x y z of the body's first J joints in order (3 J
+numbers, metres; a header line and empty or NaN cells for missing joints are fine).
+Make targets from the prior: vposer sample -n 4 --seed 1 --joints -o targets.npz
 
 Output (.npz): z (N, D), pose_body (N, 63), root_orient (N, 3), trans (N, 3), betas (N, B),
 residuals (N, K) (metres or pixels, NaN where missing), mean_error (N,), objective (N,),
@@ -24,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="fit bodies to 3D joints, markers or 2D keypoints (npz)",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="example: vposer fit targets.npz -o fitted.npz --render overlay.png")
-    p.add_argument("input", help="target .npz (see above)")
+    p.add_argument("input", help="target .npz or .csv (see above)")
     p.add_argument("-o", "--output", default="fitted.npz", help="output .npz (default fitted.npz)")
     p.add_argument("--kind", choices=("joints", "markers", "keypoints2d"), default=None,
                    help="target kind (default: from the keys of the file)")
@@ -52,6 +58,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fileio import check_input, check_outputs, missing_folders
+
+    at_least("--batch-size", args.batch_size, 0)
+    at_least("--restarts", args.restarts, 1)
+    at_least("--render-count", args.render_count, 1)
+    if args.max_iters is not None:
+        at_least("--max-iters", args.max_iters, 1)
+    finite("--robust-scale", args.robust_scale, 0)
+    check_input(args.input, "file")
+    check_outputs((args.output, "npz"), (args.render, "image"), inputs=[args.input])
+    check_model_and_body(args)
+    created = missing_folders(args.output, args.render)
+
     import time
 
     import numpy as np
@@ -59,16 +78,9 @@ def run(args: argparse.Namespace) -> int:
 
     import vposer
 
-    from ..errors import InputError
     from ..fit import fit, load_targets
-    from ..posefiles import atomic_savez, meta_json, model_fingerprint, npz_name
-    from ..render.io import check_outputs
+    from ..posefiles import atomic_savez, meta_json, model_fingerprint
 
-    if args.batch_size < 0 or args.restarts < 1:
-        raise InputError("--batch-size must be >= 0 and --restarts >= 1")
-    if args.max_iters is not None and args.max_iters < 1:
-        raise InputError(f"--max-iters must be >= 1, got {args.max_iters}")
-    check_outputs((npz_name(args.output), "npz"), (args.render, "image"), inputs=[args.input])
     targets = load_targets(args.input, args.kind)
     model = load_model_from_args(args)
     body = vposer.load_body(args.body, device=args.device)
@@ -92,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
                                restarts=args.restarts, model_sha256=model_fingerprint(model),
                                units="pixels" if targets.kind == "keypoints2d" else "metres")
     path = atomic_savez(args.output, arrays)
+    report_created(created)
     err = arrays["mean_error"]
     unit, scale = ("px", 1.0) if targets.kind == "keypoints2d" else ("mm", 1000.0)
     print(f"fitted {n} samples in {seconds:.1f} s: mean error {np.nanmean(err) * scale:.2f} {unit} "

@@ -25,9 +25,12 @@ def _workers(text: str):
     return text if text == "auto" else _count(text)
 
 
-def _outputs(text: str) -> tuple[str, ...]:
-    from ..generate.settings import OUTPUTS
+#: vposer.generate.settings.OUTPUTS, repeated here so that parsing imports nothing heavy
+#: (a test keeps the two equal).
+OUTPUTS = ("vertices", "joints", "images", "meshes")
 
+
+def _outputs(text: str) -> tuple[str, ...]:
     items = tuple(t.strip() for t in text.split(",") if t.strip())
     bad = [t for t in items if t not in OUTPUTS]
     if bad:
@@ -109,15 +112,22 @@ def run(args: argparse.Namespace) -> int:
     import signal
 
     from ..errors import InputError
-    from ..generate import Options, Settings, generate
-    from ..generate.settings import default_shard_size
+    from ..fileio import check_input
+    from ._common import at_least, check_model_and_body
 
+    at_least("--n", args.n, 1)
     if args.mix_poses and args.mix_ratio <= 0:
         raise InputError("--mix-poses needs --mix-ratio r > 0")
-    if args.threads < 1:
-        raise InputError(f"--threads must be >= 1, got {args.threads}")
+    at_least("--threads", args.threads, 1)
     if not args.manifest.startswith("manifest") or not args.manifest.endswith(".json") or "/" in args.manifest:
         raise InputError(f"--manifest must be a file name manifest*.json, got {args.manifest!r}")
+    for path in (args.mix_poses, args.plausibility_ref):
+        if path:
+            check_input(path, "file")
+    check_model_and_body(args)
+
+    from ..generate import Options, Settings, generate
+    from ..generate.settings import default_shard_size
     root = "upright" if args.upright_root else "random-yaw" if args.random_yaw else "none"
     settings = Settings(
         n=args.n, shard_size=args.shard_size or default_shard_size(args.outputs), seed=args.seed,

@@ -68,14 +68,24 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from ..data.mapping import load_mapping_file
-    from ..data.mocap import format_report, import_mocap
     from ..errors import InputError
 
     if bool(args.sources) == bool(args.recipe):
         raise InputError("give the sources (SOURCE ...) or --recipe FILE, not both or neither")
     if args.fps is not None and args.fps <= 0:
         raise InputError(f"--fps must be positive, got {args.fps:g}")
+    from ..fileio import check_input
+
+    for source in args.sources:
+        check_input(source, "any")
+    for path in (args.recipe, args.mapping, args.asf, args.character):
+        if path:
+            check_input(path, "file")
+    if args.body not in (None, "open"):
+        check_input(args.body, "file")
+    from ..data.mapping import load_mapping_file
+    from ..data.mocap import format_report, import_mocap
+
     settings: dict = {}
     sources = args.sources
     if args.recipe:

@@ -42,6 +42,9 @@ def describe(model) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ._common import check_model_and_body
+
+    check_model_and_body(args)
     import vposer
 
     d = describe(vposer.load_model(args.model))

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fileio import check_input
+
+    check_input(args.amass_root, "folder")
     from ..data.pipeline import format_summary, prepare_amass
 
     summary = prepare_amass(args.amass_root, args.output, recipe=args.splits,

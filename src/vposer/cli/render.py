@@ -3,7 +3,23 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import DefaultsHelpFormatter, add_body_argument, add_device_argument, add_model_argument, load_model_from_args
+from ._common import (
+    DefaultsHelpFormatter, add_body_argument, add_device_argument, add_model_argument, at_least,
+    at_most, check_model_and_body, finite, load_model_from_args, report_created,
+)
+
+#: The largest picture a command renders in memory (pixels); larger requests are refused at once.
+MAX_PIXELS = 100_000_000
+
+
+def check_picture_size(what: str, count: int, width: int, height: int, hint: str) -> None:
+    """Refuse a picture (or the frames of an animation) over :data:`MAX_PIXELS` before any work."""
+    from ..errors import InputError
+
+    total = count * width * height
+    if total > MAX_PIXELS:
+        raise InputError(f"{what} would be {total / 1e6:,.0f} megapixels, over the limit of "
+                         f"{MAX_PIXELS / 1e6:,.0f}; {hint}")
 
 
 def register(subparsers) -> None:
@@ -13,7 +29,8 @@ def register(subparsers) -> None:
         description="Sample N body poses from a VPoser model, pose a body model with them and render "
         "a grid, rows = view angles about the vertical axis, columns = samples (the tutorial's "
         "picture: 2000 x 1200 for 5 samples at 400 pixels). The poses are saved beside the image "
-        "as .npz (keys pose and pose_body, (N, 63) float32).",
+        "as IMAGE.npz, e.g. grid.png.npz (keys pose and pose_body, (N, 63) float32); every file "
+        "written is printed. For many pictures see 'vposer generate --with images'.",
         formatter_class=DefaultsHelpFormatter,
     )
     add_model_argument(p)
@@ -30,21 +47,31 @@ def register(subparsers) -> None:
     p.add_argument("--colors", choices=["grey", "palette"], default="grey", help="one grey or a colour per sample")
     p.add_argument("--mesh", default=None, help="also export the posed bodies (.obj, .glb, .ply, .stl or .off)")
     p.add_argument("-o", "--output", default="pose_grid.png",
-                   help="output image (.png; the poses go to the same name with .npz)")
+                   help="output image (.png, .jpg, ...; the poses go to the same name plus .npz)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from ..fileio import check_outputs, missing_folders, side_file
+
+    at_least("--num", args.num, 1)
+    at_least("--size", args.size, 8)
+    at_most("--size", args.size, 8192)
+    finite("--temperature", args.temperature, 0)
+    for angle in args.angles:
+        finite("--angles", angle)
+    check_picture_size("the grid", 1, args.num * args.size, len(args.angles) * args.size,
+                       "use fewer samples (--num) or a smaller --size; for many pictures see "
+                       "'vposer generate --with images'")
+    npz_path = side_file(args.output)
+    check_outputs((args.output, "image"), (npz_path, "npz"), (args.mesh, "mesh"))
+    check_model_and_body(args)
+    created = missing_folders(args.output, args.mesh)
 
     import vposer
-    from vposer.render import (
-        body_vertices, check_outputs, export_meshes, pose_grid, save_image, save_poses,
-    )
+    from vposer.render import body_vertices, export_meshes, pose_grid, save_image, save_poses
 
-    npz_path = Path(args.output).with_suffix(".npz")
-    check_outputs((args.output, "image"), (npz_path, "npz"), (args.mesh, "mesh"))
-    model = load_model_from_args(args)  # vposer.load_model(args.model, device=args.device)
+    model = load_model_from_args(args)
     body = vposer.load_body(args.body)
     image, poses = pose_grid(
         model, body, n=args.num, seed=args.seed, angles=args.angles, size=args.size,
@@ -53,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     )
     out = save_image(image, args.output)
     npz = save_poses(npz_path, poses)
+    report_created(created)
     print(f"wrote {out} ({image.shape[1]} x {image.shape[0]}) and {npz}")
     if args.mesh:
         vertices, faces = body_vertices(body, poses)

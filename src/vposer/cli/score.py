@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_device_argument, add_model_argument, load_model_from_args
+from ..fileio import POSE_SOURCES
+from ._common import (
+    add_device_argument, add_model_argument, at_least, check_model_and_body, finite,
+    load_model_from_args, report_created,
+)
 
 DESCRIPTION = """Score body poses with the model's importance-weighted log-likelihood (nats,
 higher = more plausible; observation model: Gaussian per-joint geodesic error of scale --sigma
@@ -19,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="examples:\n  vposer score poses.npz -o scores.npz\n"
                        "  vposer score poses.npz --calibrate heldout.npz --quantile 0.05")
-    p.add_argument("input", help="poses .npz (pose_body (N, 63), 'pose', or an AMASS take)")
+    p.add_argument("input", help=f"body poses: {POSE_SOURCES}")
     p.add_argument("--key", default=None, help="array to read (default: pose_body, pose or poses)")
     add_model_argument(p)
     add_device_argument(p)
@@ -42,26 +46,33 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import math
+    from ..errors import InputError
+    from ..fileio import check_input, check_outputs, missing_folders
+
+    at_least("--samples", args.samples, 1)
+    at_least("--top", args.top, 0)
+    at_least("--refine", args.refine, 0)
+    finite("--sigma", args.sigma)
+    if args.sigma <= 0:
+        raise InputError(f"--sigma must be a positive number, got {args.sigma:g}")
+    finite("--threshold", args.threshold)
+    if not 0 < args.quantile < 1:
+        raise InputError(f"--quantile must be between 0 and 1, got {args.quantile:g}")
+    if args.write_calibration and not args.calibrate:
+        raise InputError("--write-calibration needs --calibrate HELDOUT_NPZ (the poses to "
+                         "calibrate on)")
+    inputs = [check_input(p, "file") for p in (args.input, args.calibrate) if p]
+    check_outputs((args.output, "npz"), inputs=inputs)
+    check_model_and_body(args)
+    created = missing_folders(args.output)
 
     import numpy as np
     import torch
 
-    from ..errors import InputError
     from ..fit.likelihood import (calibrate_threshold, elbo, log_likelihood, read_calibration,
                                   write_calibration)
-    from ..posefiles import atomic_savez, load_poses, meta_json, model_fingerprint, npz_name
-    from ..fileio import check_output
+    from ..posefiles import atomic_savez, load_poses, meta_json, model_fingerprint
 
-    if args.samples < 1 or args.top < 0:
-        raise InputError("--samples must be >= 1 and --top >= 0")
-    if args.threshold is not None and not math.isfinite(args.threshold):
-        raise InputError(f"--threshold must be a finite number, got {args.threshold}")
-    if args.write_calibration and not args.calibrate:
-        raise InputError("--write-calibration needs --calibrate HELDOUT_NPZ (the poses to "
-                         "calibrate on)")
-    if args.output:
-        check_output(npz_name(args.output), inputs=[p for p in (args.input, args.calibrate) if p])
     poses = torch.from_numpy(load_poses(args.input, args.key))
     model = load_model_from_args(args)
     if args.elbo:
@@ -112,5 +123,7 @@ def run(args: argparse.Namespace) -> int:
         if flags is not None:
             arrays["implausible"] = flags.numpy()
             arrays["threshold"] = np.asarray(threshold)
-        print(f"wrote {atomic_savez(args.output, arrays)}")
+        path = atomic_savez(args.output, arrays)
+        report_created(created)
+        print(f"wrote {path}")
     return 0

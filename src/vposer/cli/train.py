@@ -74,6 +74,14 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fileio import check_input
+
+    if args.config:
+        check_input(args.config, "file")
+    if args.data:
+        check_input(args.data, "folder")
+    if args.body not in (None, "open"):
+        check_input(args.body, "file")
     from ..train import load_config
     from ..train.run import train
 

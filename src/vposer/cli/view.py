@@ -31,12 +31,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fileio import check_input
+    from ._common import at_least, at_most, check_model_and_body
+
+    at_least("--port", args.port, 0)
+    at_most("--port", args.port, 65535)
+    at_least("--bodies", args.bodies, 1)
+    at_most("--bodies", args.bodies, 16)  # vposer.viewer.state.MAX_BODIES
+    if args.poses:
+        check_input(args.poses, "file")
+    check_model_and_body(args)
+
     import vposer
-    from ..errors import InputError
     from ..viewer.app import ViewerApp, import_viser
 
-    if not 0 <= args.port <= 65535:
-        raise InputError(f"--port must be in 0..65535, got {args.port}")
     import_viser()  # fail early, before loading anything, when the extra is missing
     model = load_model_from_args(args)
     body = vposer.load_body(args.body)

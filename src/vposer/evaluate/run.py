@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..data.prepared import load_prepared
-from ..fileio import write_json
+from ..fileio import check_input, write_json
 from ..errors import InputError, PathLike
 from ..model import VPoser
 from . import report
@@ -27,6 +27,7 @@ REFERENCE = "data (ref)"
 def load_split_poses(prepared_dir: PathLike, split: str, source: str | None = None) -> torch.Tensor:
     """``(N, 63)`` float32 body poses of one split of a prepared directory (only those of one
     ``source``, the ``dataset`` of ``vposer import-mocap``, when given)."""
+    prepared_dir = check_input(prepared_dir, "folder")
     data = load_prepared(prepared_dir, split)
     poses = data.pose_body if source is None else data.pose_body[data.rows_of(source)]
     if len(poses) == 0:

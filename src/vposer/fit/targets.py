@@ -18,6 +18,10 @@ kind                keys                         meaning
 any                 ``confidence`` (N, K) or     per-target weights >= 0 (0 = missing)
                     (K,), optional
 ==================  ===========================  ===============================================
+
+A ``.csv`` file holds 3D joint targets: one sample per row, ``x, y, z`` of the body's first ``J``
+joints in order (``3 J`` numbers, metres); a header line is skipped, and empty or ``NaN`` cells
+mark missing joints. ``vposer sample --joints`` writes joint targets of prior samples.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from ..posefiles import read_npz
 from .camera import PinholeCamera
 
 __all__ = ["KINDS", "Targets", "joint_targets", "keypoint_targets", "load_targets",
-           "marker_targets"]
+           "marker_targets", "read_csv_joints"]
 
 KINDS = ("joints", "markers", "keypoints2d")
 
@@ -181,6 +185,42 @@ def keypoint_targets(keypoints: Any, K: Any, R: Any = None, t: Any = None,  # no
                    _indices(joint_indices, pts.shape[1], "joint_indices"), camera)
 
 
+def read_csv_joints(path: PathLike) -> dict[str, np.ndarray]:
+    """``{"joints": (N, J, 3)}`` from a CSV file (see the module docstring).
+
+    Raises:
+        InputError: a missing or unreadable file, text in a data row, or rows whose length is
+            not ``3 J``; the message names the file (and the line).
+    """
+    import csv
+
+    from ..fileio import check_input
+
+    path = check_input(path, "file")
+    rows = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            for line, cells in enumerate(csv.reader(fh), 1):
+                cells = [c.strip() for c in cells]
+                if not any(cells):
+                    continue
+                try:
+                    rows.append([float(c) if c else float("nan") for c in cells])
+                except ValueError:
+                    if rows or line > 1:
+                        raise InputError(f"line {line}: not a number in {cells[:4]}...", path) from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"not a readable CSV file ({exc})", path) from None
+    widths = {len(r) for r in rows}
+    if not rows:
+        raise InputError("holds no rows of joint coordinates", path)
+    if len(widths) != 1 or widths.pop() % 3:
+        raise InputError("rows must all hold 3 J numbers (x, y, z of J joints); found rows of "
+                         f"{', '.join(str(w) for w in sorted({len(r) for r in rows}))} numbers", path)
+    joints = np.asarray(rows, dtype=np.float64)
+    return {"joints": joints.reshape(len(rows), -1, 3)}
+
+
 def load_targets(path: PathLike, kind: Optional[str] = None) -> Targets:
     """Read a target file (see the module docstring); ``kind`` is detected from the keys when
     not given.
@@ -189,7 +229,7 @@ def load_targets(path: PathLike, kind: Optional[str] = None) -> Targets:
         InputError: unreadable file, missing keys or bad shapes; the message names the file.
     """
     path = Path(path)
-    arrays = read_npz(path)
+    arrays = read_csv_joints(path) if path.suffix.lower() == ".csv" else read_npz(path)
     if kind is None:
         kind = next((k for k in KINDS if k in arrays), None)
         if kind is None:

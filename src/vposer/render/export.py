@@ -7,6 +7,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InputError
+from ..fileio import expand_path
 from .geometry import ColorSpec, as_mesh_batch, vertex_colors
 from .io import MESH_SUFFIXES, PathLike, atomic_path
 
@@ -41,7 +42,7 @@ def export_meshes(
     """
     import trimesh
 
-    path = Path(path)
+    path = expand_path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise InputError(f"unknown mesh format {path.suffix!r}: use one of {', '.join(FORMATS)}", path)

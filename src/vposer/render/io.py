@@ -13,7 +13,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from ..errors import InputError
-from ..fileio import atomic_path, check_output
+from ..fileio import OUTPUT_FORMATS, atomic_path, check_outputs, expand_path  # noqa: F401  (check_outputs: re-export)
 from .context import RenderError
 
 PathLike = Union[str, os.PathLike]
@@ -40,55 +40,36 @@ def flatten_alpha(frames: np.ndarray, background: Sequence[int] = (255, 255, 255
 
 def save_image(image: np.ndarray, path: PathLike) -> Path:
     """Save an ``(H, W, 3|4)`` uint8 image; the format follows the suffix (PNG recommended)."""
-    from PIL import Image
-
     image = as_frames(image)[0]
     fmt = _pil_format(path)
+    Image = _pil_image()
     if image.shape[-1] == 4 and fmt in ("JPEG", "BMP", "PPM"):  # no alpha channel: onto white
         image = flatten_alpha(image[None])[0]
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format=fmt)
-    return Path(path)
+    return expand_path(path)
 
 
 #: Mesh formats :func:`~vposer.render.export_meshes` writes, by suffix.
-MESH_SUFFIXES = (".obj", ".glb", ".ply", ".stl", ".off")
+MESH_SUFFIXES = OUTPUT_FORMATS["mesh"]
 
 
-def check_outputs(*outputs: tuple[PathLike | None, str], inputs: Sequence[PathLike] = ()) -> None:
-    """Check output paths before long work, so that nothing is rendered or fitted for a file
-    that cannot be written (and no partial set of outputs is left).
-
-    Args:
-        outputs: ``(path, kind)`` pairs; kind ``'image'`` (any Pillow format), ``'animation'``
-            (.gif or .mp4), ``'mp4'``, ``'npz'`` or ``'mesh'``; None paths are skipped.
-        inputs: files the command reads, which no output may replace.
-
-    Raises:
-        InputError: an unknown format for its kind, or an output that is one of the inputs.
-        OutputError: a path where no file can be written.
-    """
-    suffixes = {"animation": (".gif", ".mp4"), "mp4": (".mp4",), "npz": (".npz",),
-                "mesh": MESH_SUFFIXES}
-    for path, kind in outputs:
-        if path is None:
-            continue
-        suffix = Path(path).suffix.lower()
-        if kind == "image":
-            _pil_format(path)
-        elif suffix not in suffixes[kind]:
-            raise InputError(f"unknown {kind} format {suffix!r}: use "
-                             f"{', '.join(suffixes[kind])}", path)
-        check_output(path, inputs)
+def _pil_image():
+    """Pillow's ``Image`` module, or a :class:`RenderError` saying how to install it."""
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise RenderError(f"images need Pillow ({exc}): pip install 'vposer[render]'") from None
+    return Image
 
 
 def _pil_format(path: PathLike) -> str:
-    from PIL import Image
-
+    Image = _pil_image()
     suffix = Path(path).suffix.lower()
     Image.init()
     if suffix not in Image.EXTENSION:
-        raise InputError(f"unknown image format {suffix!r}", path)
+        raise InputError(f"unknown image format {suffix!r}: use {', '.join(OUTPUT_FORMATS['image'])}",
+                         path)
     return Image.EXTENSION[suffix]
 
 
@@ -103,18 +84,17 @@ def save_gif(frames, path: PathLike, duration_ms: int = 100, loop: int = 0) -> P
     Consecutive identical frames are merged by Pillow with their durations added, so the total
     time is kept but the stored frame count can be lower.
     """
-    from PIL import Image
-
     frames = flatten_alpha(as_frames(frames))
     if duration_ms < 10:
-        raise InputError(f"GIF frame duration must be >= 10 ms, got {duration_ms}")
+        raise InputError(f"GIF frame duration must be at least 10 ms, got {duration_ms}")
+    Image = _pil_image()
     images = [Image.fromarray(f) for f in frames]
     with atomic_path(path) as tmp:
         images[0].save(
             tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(duration_ms),
             loop=int(loop), disposal=1, optimize=False,
         )
-    return Path(path)
+    return expand_path(path)
 
 
 def save_mp4(frames, path: PathLike, fps: float = 10.0, quality: float = 8.0) -> Path:
@@ -126,13 +106,13 @@ def save_mp4(frames, path: PathLike, fps: float = 10.0, quality: float = 8.0) ->
         fps: frames per second.
         quality: 0 (worst) to 10 (best), imageio-ffmpeg's scale.
     """
+    if not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"the frame rate must be a positive number, got {fps}", path)
     try:
         import imageio.v2 as imageio
         import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary)
     except ImportError as exc:
         raise RenderError(f"MP4 output needs imageio and imageio-ffmpeg ({exc}): pip install 'vposer[render]'") from exc
-    if not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"the frame rate must be a positive number, got {fps}", path)
     frames = flatten_alpha(as_frames(frames))
     pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
     if pad_h or pad_w:
@@ -149,7 +129,7 @@ def save_mp4(frames, path: PathLike, fps: float = 10.0, quality: float = 8.0) ->
             writer.close()
         if os.path.getsize(tmp) == 0:
             raise RenderError(f"ffmpeg wrote nothing to {path}")
-    return Path(path)
+    return expand_path(path)
 
 
 def save_poses(path: PathLike, pose_body: np.ndarray, **extra: np.ndarray) -> Path:
@@ -163,4 +143,4 @@ def save_poses(path: PathLike, pose_body: np.ndarray, **extra: np.ndarray) -> Pa
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, pose=pose, pose_body=pose, **{k: np.asarray(v) for k, v in extra.items()})
-    return Path(path)
+    return expand_path(path)

@@ -6,6 +6,7 @@ slow context and shader set-up happen once per process.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -35,7 +36,13 @@ LIGHTS = (
 SKY, GROUND = (0.30, 0.31, 0.34), (0.14, 0.13, 0.12)
 SHADOW_LIGHT = (-0.20, 1.0, 0.30)  # casts the floor shadow behind the body, slightly right
 FLOOR_COLOR = (0.90, 0.90, 0.91)
-SHADOW_MAP_SIZE = 512
+SHADOW_MAP_SIZE = 2048
+#: Depth bias of the shadow test, metres along the light: no self-shadowing floor where a sole
+#: touches it, and contact shadows kept.
+SHADOW_BIAS_M = 0.012
+#: Share of the floor disc's radius kept inside the frame: the disc fades out from 45 % of its
+#: radius and is nearly white beyond this.
+FLOOR_FRAMED = 0.85
 NAMED_BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "transparent": None}
 
 
@@ -73,6 +80,19 @@ def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     m[0, :3], m[1, :3], m[2, :3] = right, np.cross(back, right), back
     m[:3, 3] = -m[:3, :3] @ eye
     return m
+
+
+def floor_disc(placed: np.ndarray) -> tuple[np.ndarray, float]:
+    """Centre ``(x, z)`` and radius of the floor disc under bodies placed on the floor: it holds
+    every body's footprint and its shadow, and its centre moves towards the shadow (which falls
+    away from the camera), so that little empty floor lies between the feet and the frame's
+    bottom edge."""
+    height = float(placed[..., 1].max())
+    away = -np.asarray(SHADOW_LIGHT, dtype=np.float64)[[0, 2]] / SHADOW_LIGHT[1]  # per metre of height
+    center = 0.3 * height * away
+    reach = float(np.sqrt(((placed[..., 0] - center[0]) ** 2 + (placed[..., 2] - center[1]) ** 2).max()))
+    shadow = float(np.linalg.norm(height * away - center))  # to the head's shadow
+    return center, 1.1 * max(reach, 0.0) + 0.15 * max(shadow, reach)
 
 
 def light_view_projection(center: np.ndarray, radius: float) -> np.ndarray:
@@ -125,6 +145,7 @@ class Renderer:
             self.target = self.resolved
         self.shadow_map = ctx.depth_texture((SHADOW_MAP_SIZE, SHADOW_MAP_SIZE))
         self.shadow_map.compare_func = "<="
+        self.shadow_map.filter = (self.ctx.LINEAR, self.ctx.LINEAR)  # 2 x 2 compared per tap
         self.shadow_map.repeat_x = self.shadow_map.repeat_y = False
         self.shadow_fbo = ctx.framebuffer(depth_attachment=self.shadow_map)
         quad = np.array([-1, -1, 1, -1, -1, 1, 1, 1], dtype="f4")
@@ -185,7 +206,8 @@ class Renderer:
             yfov_deg, elevation_deg: camera field of view and height angle above the horizon.
             margin: free border, as a fraction of the half-image.
             center: ``'each'`` centres each body per view; ``'joint'`` shifts all bodies alike.
-            progress: tqdm bar; None shows one for more than 8 images.
+            progress: tqdm bar on stderr; None shows one for more than 8 images when stderr is a
+                terminal.
 
         Returns:
             ``(N, A, H, W, C)`` uint8, ``C = 3`` or 4 for a transparent background.
@@ -199,18 +221,25 @@ class Renderer:
         colors_v = vertex_colors(colors, v.shape[0], v.shape[1])
         models = placements(v, angles, center)  # (N, A, 4, 4)
         placed = transform(v[:, None].astype(np.float32), models.astype(np.float32))  # (N, A, V, 3)
-        camera = frame_camera(placed, self.width / self.height, yfov_deg, elevation_deg, margin)
-        reach = float(np.sqrt((placed[..., 0] ** 2 + placed[..., 2] ** 2).max()))
-        radius = 1.15 * reach + 0.25 * max(reach, float(placed[..., 1].max()))  # floor disc
+        center, radius = floor_disc(placed)
+        framed = placed.reshape(-1, 3)
+        if floor:  # the visible floor (the disc fades out towards its rim) stays in the frame too
+            t = np.linspace(0.0, 2.0 * np.pi, 64, endpoint=False)
+            ring = FLOOR_FRAMED * radius * np.stack([np.sin(t), np.zeros_like(t), np.cos(t)], -1)
+            framed = np.concatenate([framed, (ring + [center[0], 0.0, center[1]]).astype(np.float32)])
+        camera = frame_camera(framed, self.width / self.height, yfov_deg, elevation_deg, margin)
         spheres = self._cell_spheres(placed)
         out = np.empty(models.shape[:2] + (self.height, self.width, 3 if bg is not None else 4), dtype=np.uint8)
         from tqdm.auto import tqdm
 
         total = out.shape[0] * out.shape[1]
-        bar = tqdm(total=total, desc="rendering", unit="img", disable=not (total > 8 if progress is None else progress))
+        if progress is None:  # a bar for long jobs, on a terminal only (not in logs or pipes)
+            progress = total > 8 and sys.stderr.isatty()
+        bar = tqdm(total=total, desc="rendering", unit="img", disable=not progress, file=sys.stderr)
         with self.ctx, bar:
             self._upload_topology(f, v.shape[1])
             self._set_frame(camera, bg, floor, shadow, radius)
+            self.floor_prog["u_center"].value = tuple(center)
             for n in range(v.shape[0]):
                 self.vbo_pos.write(v[n].tobytes())
                 self.vbo_normal.write(vertex_normals(v[n : n + 1], f)[0].tobytes())  # per body: O(V) memory
@@ -254,7 +283,9 @@ class Renderer:
             self.depth_prog["u_light_vp"].write(_gl(light_vp))
             self.depth_vao.render()
             self.floor_prog["u_light_vp"].write(_gl(light_vp))
-            self.floor_prog["u_soft"].value = 0.007  # tap spacing, uv units: ~1.2 cm for a standing body
+            # tap spacing: ~1 cm for a standing body (the light's view spans 2 radii)
+            self.floor_prog["u_soft"].value = 0.0045 * 1.15 / max(sphere[3], 1e-3)
+            self.floor_prog["u_bias"].value = SHADOW_BIAS_M / (3.0 * sphere[3])  # near..far = 3 r
         self.target.use()
         clear = (0.0, 0.0, 0.0, 0.0) if bg is None else (*bg, 1.0)
         self.target.clear(*clear, depth=1.0)

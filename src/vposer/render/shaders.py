@@ -74,10 +74,11 @@ FLOOR_VERTEX = """
 #version 330
 uniform mat4 u_view_proj;
 uniform float u_radius;
+uniform vec2 u_center;
 in vec2 in_xz;
 out vec3 v_world;
 void main() {
-    v_world = vec3(in_xz.x * u_radius, 0.0, in_xz.y * u_radius);
+    v_world = vec3(u_center.x + in_xz.x * u_radius, 0.0, u_center.y + in_xz.y * u_radius);
     gl_Position = u_view_proj * vec4(v_world, 1.0);
 }
 """
@@ -87,35 +88,34 @@ FLOOR_FRAGMENT = """
 uniform sampler2DShadow u_shadow_map;
 uniform mat4 u_light_vp;
 uniform float u_radius;
+uniform vec2 u_center;
 uniform vec3 u_floor_color;
 uniform float u_shadow_strength;
 uniform float u_soft;
+uniform float u_bias;
 uniform bool u_use_shadow;
 uniform bool u_shadow_only;
 in vec3 v_world;
 out vec4 f_color;
 void main() {
-    float fade = 1.0 - smoothstep(0.45, 1.0, length(v_world.xz) / u_radius);
+    float fade = 1.0 - smoothstep(0.45, 1.0, length(v_world.xz - u_center) / u_radius);
     if (fade <= 0.0) discard;
     float occluded = 0.0;
     if (u_use_shadow) {
+        // Percentage-closer filtering over a fixed 6 x 6 grid of bilinear (2 x 2 compared) taps,
+        // every fragment alike: no early-out that could miss a thin occluder (white streaks) or
+        // switch filters along a line (jagged edges). The depth bias is in world units along
+        // the light (u_bias), large enough that the floor never shadows itself where a sole
+        // touches it (acne: dark specks), small enough to keep contact shadows.
         vec4 lp = u_light_vp * vec4(v_world, 1.0);
         vec3 uvz = lp.xyz / lp.w * 0.5 + 0.5;
         if (all(greaterThan(uvz.xy, vec2(0.0))) && all(lessThan(uvz.xy, vec2(1.0)))) {
-            float depth = uvz.z - 0.002;
-            float lit = texture(u_shadow_map, vec3(uvz.xy + vec2(-2.0, -2.0) * u_soft, depth))
-                      + texture(u_shadow_map, vec3(uvz.xy + vec2(2.0, -2.0) * u_soft, depth))
-                      + texture(u_shadow_map, vec3(uvz.xy + vec2(-2.0, 2.0) * u_soft, depth))
-                      + texture(u_shadow_map, vec3(uvz.xy + vec2(2.0, 2.0) * u_soft, depth));
-            if (lit > 0.0 && lit < 4.0) {  // a penumbra: filter 5 x 5 taps (corners already in)
-                for (int i = -2; i <= 2; ++i)
-                    for (int j = -2; j <= 2; ++j)
-                        if (abs(i) != 2 || abs(j) != 2)
-                            lit += texture(u_shadow_map, vec3(uvz.xy + vec2(i, j) * u_soft, depth));
-                occluded = 1.0 - lit / 25.0;
-            } else {
-                occluded = 1.0 - lit / 4.0;
-            }
+            float depth = uvz.z - u_bias;
+            float lit = 0.0;
+            for (int i = 0; i < 6; ++i)
+                for (int j = 0; j < 6; ++j)
+                    lit += texture(u_shadow_map, vec3(uvz.xy + (vec2(i, j) - 2.5) * u_soft, depth));
+            occluded = 1.0 - lit / 36.0;
         }
     }
     float shadow = occluded * u_shadow_strength;

@@ -20,6 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import InputError, PathLike, VPoserError
+from ..fileio import expand_path
 from .gui import SLIDER_RANGE, build_controls
 from .scene import SceneView, flatten_rgba, render_offline
 from .state import MAX_BODIES, Frames, ViewerState
@@ -71,7 +72,7 @@ class ViewerApp:
         self.state = ViewerState(model, body, num_bodies=num_bodies, spacing=spacing)
         if poses is not None:
             self.state.load_file(poses)
-        self.output_dir = Path(output_dir)
+        self.output_dir = expand_path(output_dir)
         self.host = host
         self._lock = threading.RLock()
         self._local = threading.local()
