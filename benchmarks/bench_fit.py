@@ -37,14 +37,15 @@ def real_poses(n: int, seed: int = 0) -> tuple[torch.Tensor, str]:
     cmu = SHARED / "data" / "cmu"
     if not cmu.exists():
         return None, ""
-    from vposer.data.mocap import iter_cmu
     from vposer.data.retarget import Retargeter
     from vposer.data.skeleton import body_skeleton
+    from vposer.data.sources import find_takes, read_take
 
-    target, cache, out = body_skeleton(None), {}, []
-    for take in iter_cmu(cmu):
-        if take.split != "test":
+    target, cache, files, out = body_skeleton(None), {}, {}, []
+    for found in find_takes(cmu):
+        if found.source_split != "test":
             continue
+        take = read_take(found, cache=files)
         key = (tuple(take.skeleton.names), tuple(int(i) for i in take.mapping))
         cache.setdefault(key, Retargeter.build(take.skeleton, target, take.mapping))
         out.append(cache[key](take.global_rot[::4]).pose_body)

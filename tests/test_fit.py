@@ -337,16 +337,17 @@ def test_score_cli_ranks_least_plausible_first(model, tmp_path, capsys):
 
 # -- trained prior: plausibility and completion --------------------------------------------------
 def _cmu_poses(step: int = 4):
-    from vposer.data.mocap import iter_cmu
     from vposer.data.retarget import Retargeter
     from vposer.data.skeleton import body_skeleton
+    from vposer.data.sources import find_takes, read_take
 
-    target, cache, out = body_skeleton(None), {}, {"train": [], "test": []}
-    for take in iter_cmu(SHARED / "data" / "cmu"):
+    target, cache, files, out = body_skeleton(None), {}, {}, {"train": [], "test": []}
+    for found in find_takes(SHARED / "data" / "cmu"):
+        take = read_take(found, cache=files)
         key = (tuple(take.skeleton.names), tuple(int(i) for i in take.mapping))
         if key not in cache:
             cache[key] = Retargeter.build(take.skeleton, target, take.mapping)
-        out[take.split].append(cache[key](take.global_rot[::step]).pose_body)
+        out[found.source_split].append(cache[key](take.global_rot[::step]).pose_body)
     return {k: torch.as_tensor(np.concatenate(v)) for k, v in out.items()}
 
 

@@ -230,7 +230,7 @@ def test_body_points_are_the_difference_of_two_posed_bodies(kind, tmp_path):
     g = torch.Generator().manual_seed(3)
     a = (torch.randn(5, 21, 3, generator=g) * 0.7).requires_grad_()
     b = torch.randn(5, 21, 3, generator=g) * 0.7
-    diff = points.difference(axis_angle_to_matrix(a), a, axis_angle_to_matrix(b), b)
+    diff = torch.cat(points.difference(axis_angle_to_matrix(a), a, axis_angle_to_matrix(b), b))
     va, vb = body(pose_body=a.reshape(5, 63)), body(pose_body=b.reshape(5, 63))
     expected = torch.cat([va.vertices - vb.vertices, va.joints - vb.joints], dim=1).transpose(0, 1)
     assert diff.shape == (body.num_vertices + body.num_joints, 5, 3)

@@ -48,8 +48,12 @@ class BodyPoints(nn.Module):
                 rest = template[:, self.num_vertices:].t().unsqueeze(0).clone()  # (1, J, 3)
                 homogeneous = torch.cat([template, template.new_ones(1, template.shape[1])])
                 mix = (body.weights_t.t().unsqueeze(2) * homogeneous.t().unsqueeze(1))
+            mix = mix.reshape(template.shape[1], -1)
             self.register_buffer("rest_joints", rest, persistent=False)
-            self.register_buffer("mix", mix.reshape(template.shape[1], -1), persistent=False)
+            # vertices and joints as two products: slicing one result would make its backward
+            # fill a zero tensor of the whole size for each slice
+            self.register_buffer("mix_vertices", mix[:self.num_vertices].clone(), persistent=False)
+            self.register_buffer("mix_joints", mix[self.num_vertices:].clone(), persistent=False)
 
     def transforms(self, rot_body: Tensor) -> Tensor:
         """``(N, 21, 3, 3)`` body-joint rotations -> ``(N, J, 3, 4)`` skinning transforms (root
@@ -60,8 +64,9 @@ class BodyPoints(nn.Module):
         rot = torch.cat([eye.expand(n, 1, 3, 3), rot_body, rest_rows], dim=1)
         return lbs.skinning_transforms(rot, self.rest_joints, self.body.chain_index)[:, :, :3]
 
-    def difference(self, rot_a: Tensor, aa_a: Tensor, rot_b: Tensor, aa_b: Tensor) -> Tensor:
-        """Posed points of poses ``a`` minus those of poses ``b``.
+    def difference(self, rot_a: Tensor, aa_a: Tensor, rot_b: Tensor, aa_b: Tensor
+                   ) -> tuple[Tensor, Tensor]:
+        """Posed vertices and joints of poses ``a`` minus those of poses ``b``.
 
         Args:
             rot_a, rot_b: ``(N, 21, 3, 3)`` body-joint rotations; aa_a, aa_b: the same poses as
@@ -69,23 +74,19 @@ class BodyPoints(nn.Module):
                 flow into ``a``; ``b`` is treated as data.
 
         Returns:
-            ``(V + J, N, 3)``, *point-major* (the layout the product gives; the losses reduce
-            over everything, so they need no transpose): the ``V`` vertices, then the ``J``
-            joints.
+            ``(V, N, 3)`` vertex and ``(J, N, 3)`` joint differences, *point-major* (the layout
+            the products give; the losses reduce over everything, so they need no transpose).
         """
         n = rot_a.shape[0]
         if not self.linear:
             pa = self.body(pose_body=aa_a.reshape(n, 63))
             with torch.no_grad():
                 pb = self.body(pose_body=aa_b.reshape(n, 63))
-            diff = torch.cat([pa.vertices - pb.vertices, pa.joints - pb.joints], dim=1)
-            return diff.transpose(0, 1)
+            return ((pa.vertices - pb.vertices).transpose(0, 1),
+                    (pa.joints - pb.joints).transpose(0, 1))
         with torch.no_grad():
             t_b = self.transforms(rot_b)
         delta = self.transforms(rot_a) - t_b  # (N, J, 3, 4)
         stacked = delta.permute(1, 3, 0, 2).reshape(-1, n * 3)  # (4 J, 3 N)
-        return torch.matmul(self.mix, stacked).view(-1, n, 3)
-
-    def vertices_and_joints(self, points: Tensor) -> tuple[Tensor, Tensor]:
-        """Split ``(V + J, N, 3)`` into ``(V, N, 3)`` vertices and ``(J, N, 3)`` joints."""
-        return points[:self.num_vertices], points[self.num_vertices:]
+        return (torch.matmul(self.mix_vertices, stacked).view(-1, n, 3),
+                torch.matmul(self.mix_joints, stacked).view(-1, n, 3))

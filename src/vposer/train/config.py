@@ -8,7 +8,8 @@ A config is YAML with the sections of the V02_05 release (``general``, ``model_p
 - ``data``: ``prepared_dir`` (from ``vposer prepare`` / ``vposer import-mocap``), the split names
   and ``mirror`` (add the left-right mirror image of every training pose, :mod:`vposer.data.mirror`);
 - ``trainer``: where and how to run (accelerator, devices, strategy, nodes, precision,
-  determinism, checkpoint frequency).
+  determinism, checkpoint frequency, ``threads``: CPU threads of torch, fixed so that a CPU run
+  gives the same weights each time).
 
 Unknown keys are refused (a misspelt key would otherwise be ignored silently).
 """
@@ -22,7 +23,7 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
-from ..errors import ConfigError, PathLike
+from ..errors import ConfigError, PathLike, reads_file
 
 # Every key a config may hold; a dict value lists the keys of a section ("*" = free-form).
 SCHEMA: dict[str, Any] = {
@@ -50,7 +51,7 @@ SCHEMA: dict[str, Any] = {
     "trainer": {"accelerator": None, "devices": None, "strategy": None, "num_nodes": None,
                 "precision": None, "deterministic": None, "checkpoint_every_minutes": None,
                 "checkpoint_every_steps": None, "max_steps": None, "progress_bar": None,
-                "limit_train_batches": None},
+                "limit_train_batches": None, "threads": None},
 }
 RECIPES = ("v1", "v2")
 
@@ -137,6 +138,7 @@ class TrainConfig:
         return path
 
 
+@reads_file
 def load_config(path: Optional[PathLike] = None, overrides: Optional[Mapping[str, Any]] = None) -> TrainConfig:
     """Read and validate a YAML config (or none: the v2 preset), apply ``overrides`` (nested dict).
 
@@ -151,8 +153,17 @@ def load_config(path: Optional[PathLike] = None, overrides: Optional[Mapping[str
             raise ConfigError("no such config file", source)
         try:
             user = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the config ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})",
+                              source) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", source) from None
+        except (ValueError, TypeError, AttributeError, LookupError, RecursionError,
+                OverflowError) as exc:  # yaml's own bugs: !!timestamp, empty !!float
+            raise ConfigError(f"not a usable config ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else 'nested too deeply'})",
+                              source) from None
         if not isinstance(user, dict):
             raise ConfigError("the config must be a mapping of sections", source)
     if overrides:
@@ -173,7 +184,7 @@ def _check_values(cfg: TrainConfig) -> None:
     for key in ("train_parms.batch_size", "train_parms.num_epochs", "model_params.latentD",
                 "model_params.num_neurons"):
         value = cfg.get(key)
-        if not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"'{key}' must be a positive integer, got {value!r}", src)
     opt = cfg.get("train_parms.gen_optimizer.type", "Adam")
     if opt not in ("Adam", "AdamW", "SGD"):
@@ -182,6 +193,10 @@ def _check_values(cfg: TrainConfig) -> None:
     if sched not in ("ReduceLROnPlateau", "StepLR", "none"):
         raise ConfigError(
             f"'train_parms.lr_scheduler.type' {sched!r} is not supported (ReduceLROnPlateau, StepLR, none)", src)
+    threads = cfg.get("trainer.threads")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
+                                or threads < 1):
+        raise ConfigError(f"'trainer.threads' must be a positive integer, got {threads!r}", src)
     mirror = cfg.get("data.mirror", False)
     if not isinstance(mirror, bool):
         raise ConfigError(f"'data.mirror' must be true or false, got {mirror!r}", src)

@@ -46,8 +46,7 @@ class VPoserModule(pl.LightningModule):
         aa_orig = poses.reshape(len(poses), 21, 3)
         with torch.no_grad():
             r_orig = axis_angle_to_matrix(aa_orig)
-        v_diff, j_diff = self.points.vertices_and_joints(
-            self.points.difference(rec_rot, rec_aa, r_orig, aa_orig))
+        v_diff, j_diff = self.points.difference(rec_rot, rec_aa, r_orig, aa_orig)
         losses = vposer_loss(self.recipe, self.weights, extra, result.posterior, v_diff, j_diff,
                              rec_rot, r_orig, rec_aa, aa_orig)
         # the logged training distance: every 4th body is an unbiased estimate at a quarter of
@@ -78,9 +77,9 @@ class VPoserModule(pl.LightningModule):
         mean = self.vposer.encode(batch).mean
         rec = self.vposer.decode(mean)
         aa_orig = batch.reshape(len(batch), 21, 3)
-        points = self.points.difference(rec.matrices, rec.axis_angle,
-                                        axis_angle_to_matrix(aa_orig), aa_orig)
-        val = mean_vertex_distance(self.points.vertices_and_joints(points)[0])
+        v_diff, _ = self.points.difference(rec.matrices, rec.axis_angle,
+                                           axis_angle_to_matrix(aa_orig), aa_orig)
+        val = mean_vertex_distance(v_diff)
         self.log("val_loss", val, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=len(batch))
         self.log("val_v2v_mm", val * 1000, on_epoch=True, sync_dist=True, batch_size=len(batch))
         return val
