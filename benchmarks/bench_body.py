@@ -3,8 +3,8 @@
 Random models with the exact layout of SMPL (6890 vertices, 24 joints) and SMPL-X (10475
 vertices, 55 joints, 10 shape + 10 expression components) are written to a temporary folder;
 both libraries pose the same random parameters (all joints, shape, expression, translation),
-float32 without autograd, on the CPU with 2 threads (default) or on a CUDA device. Rounds alternate between the two libraries
-and the median round is reported, which keeps the ratio fair on a busy machine.
+float32 without autograd, on the CPU with 2 threads (default) or on a CUDA device. Rounds alternate
+between the two libraries and the median round is reported, which keeps the ratio fair on a busy machine.
 
     python benchmarks/bench_body.py [--batches 1 64 512] [--models smpl smplx] [--rounds 7]
                                     [--threads 2] [--device cpu|cuda] [--body-only]

@@ -109,7 +109,8 @@ def main() -> None:
     for kind, label in (("poses", "poses only (npz)"), ("images", "with images (npz, uint8)")):
         for r in results[kind]:
             ratio = f"{r['per_worker_per_s'] / raw1:.2f}" if kind == "poses" else "-"
-            print(f"| {label} | {r['workers']} | {r['end_to_end_per_s']:,.1f} | {r['per_worker_per_s']:,.1f} | {ratio} |")
+            print(f"| {label} | {r['workers']} | {r['end_to_end_per_s']:,.1f} | "
+                  f"{r['per_worker_per_s']:,.1f} | {ratio} |")
     print(f"\nwrote {RESULTS}")
 
 

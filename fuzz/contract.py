@@ -31,7 +31,7 @@ import traceback
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from .targets import Invalid, Target
 
@@ -84,7 +84,7 @@ class Sandbox:
     audit hook refusing writes outside it (armed only inside :meth:`run`)."""
 
     _hooked = False
-    _armed: Optional["Sandbox"] = None
+    _armed: Sandbox | None = None
 
     def __init__(self, target: Target, guard: bool = True):
         self.target = target
@@ -189,7 +189,7 @@ def run_one(target: Target, data: bytes, box: Sandbox, time_limit: float = TIME_
         Sandbox._armed = box
     start = time.perf_counter()
     result: Any = None
-    error: Optional[BaseException] = None
+    error: BaseException | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -215,7 +215,7 @@ def run_one(target: Target, data: bytes, box: Sandbox, time_limit: float = TIME_
     return classify(error, box, path, seconds)
 
 
-def classify(error: Optional[BaseException], box: Sandbox, path: Path, seconds: float
+def classify(error: BaseException | None, box: Sandbox, path: Path, seconds: float
              ) -> Outcome:
     from vposer.errors import VPoserError
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import re
 import struct
-from typing import List, Sequence
+from collections.abc import Sequence
 
 _INTERESTING_INTS = (0, 1, -1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000,
                      0xFFFFFFFF, 2**63 - 1, 2**64 - 1, 2**31, 10**9, 2**40)
@@ -89,7 +89,7 @@ def mutate(data: bytes, rng: random.Random, corpus: Sequence[bytes],
     return bytes(out)
 
 
-def inputs(seeds: List[bytes], rng: random.Random, tokens: Sequence[bytes] = ()):
+def inputs(seeds: list[bytes], rng: random.Random, tokens: Sequence[bytes] = ()):
     """An endless stream: each seed once, then mutants of seeds and of kept inputs (the caller
     may append interesting inputs to ``seeds``)."""
     yield from list(seeds)

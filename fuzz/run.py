@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -64,7 +64,7 @@ def _cpu() -> str:
     return platform.processor() or "unknown"
 
 
-def _snapshot(folder: Path) -> Dict[str, float]:
+def _snapshot(folder: Path) -> dict[str, float]:
     """Files directly in ``folder`` and their modification times (a cheap write check)."""
     try:
         return {p.name: p.stat().st_mtime for p in folder.iterdir() if p.name != ".git"}
@@ -75,11 +75,11 @@ def _snapshot(folder: Path) -> Dict[str, float]:
 class Job:
     """One worker process: a list of targets (mutate) or one target (atheris)."""
 
-    def __init__(self, targets: List[str], seconds: float, args: argparse.Namespace, n: int):
+    def __init__(self, targets: list[str], seconds: float, args: argparse.Namespace, n: int):
         self.targets, self.seconds, self.args = targets, seconds, args
         self.run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{n}"
         self.log_path = Path(args.work) / "logs" / f"{self.run_id}.log"
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.started = 0.0
 
     def start(self) -> None:
@@ -99,7 +99,7 @@ class Job:
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env)
 
-    def stats(self) -> List[Dict[str, Any]]:
+    def stats(self) -> list[dict[str, Any]]:
         out = []
         for target in self.targets:
             path = Path(self.args.work) / "stats" / f"{self.run_id}-{target}.json"
@@ -108,7 +108,7 @@ class Job:
         return out
 
 
-def _worker_died(job: Job, rc: int) -> Optional[Dict[str, Any]]:
+def _worker_died(job: Job, rc: int) -> dict[str, Any] | None:
     """Save the input a dead worker was reading as a ``crash``/``hang`` break."""
     from fuzz.contract import input_id, signature_id
     from fuzz.targets import TARGETS
@@ -136,7 +136,7 @@ def _worker_died(job: Job, rc: int) -> Optional[Dict[str, Any]]:
             "detail": text[-300:]}
 
 
-def _libfuzzer_totals(log: Path) -> Optional[tuple]:
+def _libfuzzer_totals(log: Path) -> tuple | None:
     """``(runs, seconds)`` from libFuzzer's last line ("Done N runs in S second(s)")."""
     import re
 
@@ -144,7 +144,7 @@ def _libfuzzer_totals(log: Path) -> Optional[tuple]:
     return (int(found[-1][0]), float(found[-1][1])) if found else None
 
 
-def _record(job: Job, records: List[Dict[str, Any]], died: Optional[Dict[str, Any]]) -> None:
+def _record(job: Job, records: list[dict[str, Any]], died: dict[str, Any] | None) -> None:
     a = job.args
     for s in job.stats():
         breaks = list(s.get("breaks", []))
@@ -170,7 +170,7 @@ def _record(job: Job, records: List[Dict[str, Any]], died: Optional[Dict[str, An
               f"{len(breaks)} new break(s)", flush=True)
 
 
-def campaign(args: argparse.Namespace, names: List[str]) -> int:
+def campaign(args: argparse.Namespace, names: list[str]) -> int:
     """Run the targets; returns the number of breaks found."""
     home, repo_files = Path.home(), REPO
     before = (_snapshot(home), _snapshot(repo_files))
@@ -180,9 +180,9 @@ def campaign(args: argparse.Namespace, names: List[str]) -> int:
         groups = [names[k::args.jobs] for k in range(min(args.jobs, len(names)))]
         plan = [(group, args.seconds) for group in groups]
     pending = [Job(targets, seconds, args, k) for k, (targets, seconds) in enumerate(plan)]
-    running: List[Job] = []
-    records: List[Dict[str, Any]] = []
-    restarts: Dict[str, int] = {}
+    running: list[Job] = []
+    records: list[dict[str, Any]] = []
+    restarts: dict[str, int] = {}
     n = len(pending)
     while pending or running:
         while pending and len(running) < args.jobs:
@@ -221,7 +221,7 @@ def campaign(args: argparse.Namespace, names: List[str]) -> int:
     return total
 
 
-def replay(folder: Path, names: Optional[List[str]] = None) -> int:
+def replay(folder: Path, names: list[str] | None = None) -> int:
     """Run every input of the regression corpus once; returns the number still breaking."""
     from fuzz.contract import Sandbox, run_one
     from fuzz.targets import TARGETS
@@ -243,7 +243,7 @@ def replay(folder: Path, names: Optional[List[str]] = None) -> int:
     return failures
 
 
-def _corpus_status(findings: Path) -> Dict[str, tuple]:
+def _corpus_status(findings: Path) -> dict[str, tuple]:
     """Per target: (inputs in the regression corpus, how many now keep the contract)."""
     from fuzz.contract import Sandbox, run_one
     from fuzz.targets import TARGETS, available
@@ -263,7 +263,7 @@ def _corpus_status(findings: Path) -> Dict[str, tuple]:
     return out
 
 
-def _rate(rates: List[float]) -> str:
+def _rate(rates: list[float]) -> str:
     if not rates:
         return "-"
     lo, hi = min(rates), max(rates)
@@ -275,7 +275,7 @@ def table(log: Path, findings: Path) -> str:
     corpus (inputs kept, inputs that keep the contract now)."""
     from fuzz.targets import TARGETS
 
-    rows: Dict[str, Dict[str, Any]] = {}
+    rows: dict[str, dict[str, Any]] = {}
     for line in log.read_text().splitlines() if log.is_file() else []:
         rec = json.loads(line)
         row = rows.setdefault(rec["target"], {"seconds": 0.0, "inputs": 0,
@@ -297,7 +297,7 @@ def table(log: Path, findings: Path) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from fuzz.targets import TARGETS, available
 
     parser = argparse.ArgumentParser(

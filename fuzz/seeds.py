@@ -18,7 +18,7 @@ import tempfile
 import types
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from collections.abc import Callable
 
 import numpy as np
 
@@ -33,7 +33,7 @@ SEPARATOR = b"\n%%vposer-fuzz-file%%\n"
 #: Sizes of the tiny models every checkpoint seed holds (the snapshots beside fuzzed settings).
 NEURONS, LATENT = 16, 4
 
-Seeds = Dict[str, bytes]
+Seeds = dict[str, bytes]
 
 
 def pack(*parts: bytes) -> bytes:
@@ -101,7 +101,7 @@ def lightning_checkpoint(model, epoch: int = 3) -> bytes:
             sys.modules[module] = saved
 
 
-def _fixture(*parts: str) -> Optional[bytes]:
+def _fixture(*parts: str) -> bytes | None:
     path = FIXTURES.joinpath(*parts)
     return path.read_bytes() if path.is_file() else None
 
@@ -671,7 +671,7 @@ spine 0.02 0.03 0.04
 """
 
 
-def _cmu_asfamc() -> Optional[tuple[bytes, bytes]]:
+def _cmu_asfamc() -> tuple[bytes, bytes] | None:
     folder = MOCAP / "cmu_asfamc" / "01"
     asf, amc = folder / "01.asf", folder / "01_01.amc.gz"
     if not (asf.is_file() and amc.is_file()):
@@ -723,7 +723,7 @@ def _dm_frames(n: int = 4) -> list:
              round(float(rng.uniform(-3, 3)), 4)] for t in range(n)]
 
 
-def _real_deepmimic() -> Optional[tuple[bytes, bytes]]:
+def _real_deepmimic() -> tuple[bytes, bytes] | None:
     folder = MOCAP / "cmu_deepmimic"
     char, motion = folder / "humanoid3d.json", folder / "02_02.json"
     if not (char.is_file() and motion.is_file()):
@@ -762,7 +762,7 @@ def seeds_exported() -> Seeds:
     return {"v2_export": pack(*files)}
 
 
-BUILDERS: Dict[str, Callable[[], Seeds]] = {
+BUILDERS: dict[str, Callable[[], Seeds]] = {
     name[len("seeds_"):]: fn for name, fn in sorted(globals().items())
     if name.startswith("seeds_") and callable(fn)}
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -45,14 +46,14 @@ class Target:
 
     name: str
     reader: str
-    files: Tuple[str, ...]
+    files: tuple[str, ...]
     call: Callable[[Path], Any]
     check: Callable[[Any], None]
-    fixed: Optional[Callable[[], Dict[str, bytes]]] = None
+    fixed: Callable[[], dict[str, bytes]] | None = None
     folder: bool = False
-    tokens: Tuple[bytes, ...] = ()
-    requires: Tuple[str, ...] = ()
-    _fixed_cache: Optional[Dict[str, bytes]] = field(default=None, init=False, repr=False)
+    tokens: tuple[bytes, ...] = ()
+    requires: tuple[str, ...] = ()
+    _fixed_cache: dict[str, bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def is_folder(self) -> bool:
@@ -63,10 +64,10 @@ class Target:
         """The file-name suffix of this target's regression inputs."""
         return ".bin" if self.is_folder else "".join(Path(self.files[0]).suffixes) or ".bin"
 
-    def seeds(self) -> Dict[str, bytes]:
+    def seeds(self) -> dict[str, bytes]:
         return seedlib.build(self.name)
 
-    def fixed_files(self) -> Dict[str, bytes]:
+    def fixed_files(self) -> dict[str, bytes]:
         if self._fixed_cache is None:
             self._fixed_cache = self.fixed() if self.fixed else {}
         return self._fixed_cache
@@ -98,7 +99,7 @@ class Target:
 
 
 # ------------------------------------------------------------------------------------ checks
-def finite(what: str, array: Any, shape: Optional[Sequence[Optional[int]]] = None,
+def finite(what: str, array: Any, shape: Sequence[int | None] | None = None,
            dtype: Any = None) -> np.ndarray:
     """``array`` as numpy, checked: finite real numbers of ``shape`` (None: any size)."""
     try:
@@ -411,11 +412,11 @@ def _check_exported(model: Any) -> None:
         raise Invalid(f"load_exported returned a {type(model).__name__}")
 
 
-def _fixed_v1_release() -> Dict[str, bytes]:
+def _fixed_v1_release() -> dict[str, bytes]:
     return {"snapshots/TR00_E001.pt": seedlib.torch_bytes(seedlib.tiny_model("v1").state_dict())}
 
 
-def _fixed_v2_release() -> Dict[str, bytes]:
+def _fixed_v2_release() -> dict[str, bytes]:
     return {"snapshots/V02_epoch=01_val_loss=0.03.ckpt":
             seedlib.lightning_checkpoint(seedlib.tiny_model("v2"), 1)}
 
@@ -450,7 +451,7 @@ _SAFETENSORS = (b'"dtype":"F32"', b'"dtype":"F64"', b'"shape":[', b'"data_offset
                 b'"__metadata__"', b'"vposer_config"', b'"architecture"', b'"num_neurons"',
                 b'"latent_dim"', b'"format_version"')
 
-TARGETS: Dict[str, Target] = {t.name: t for t in (
+TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("pt_zip", "vposer.load_model(FILE.pt): torch's zip format (state dict)",
            ("model.pt",), _load_model, _check_model, tokens=_TORCH),
     Target("pt_legacy", "vposer.load_model(FILE.pt): torch's legacy (pre-1.6) format",
@@ -513,7 +514,7 @@ TARGETS: Dict[str, Target] = {t.name: t for t in (
 )}
 
 
-def available(name: str) -> Optional[str]:
+def available(name: str) -> str | None:
     """None when ``name``'s requirements are installed, else the missing module."""
     import importlib.util
 

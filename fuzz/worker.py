@@ -23,7 +23,7 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -89,12 +89,12 @@ class Runner:
         self.current.parent.mkdir(parents=True, exist_ok=True)
         self.stats_path = self.work / "stats" / f"{run_id}-{target_name}.json"
         self.stats_path.parent.mkdir(parents=True, exist_ok=True)
-        self.counts: Dict[str, int] = {}
-        self.breaks: List[Dict[str, Any]] = []
+        self.counts: dict[str, int] = {}
+        self.breaks: list[dict[str, Any]] = []
         self.places: set = set()
         self.inputs = 0
         self.start = time.time()
-        self.first: Optional[float] = None
+        self.first: float | None = None
         self.last_write = 0.0
 
     def _known(self) -> set:
@@ -210,7 +210,7 @@ def run_atheris(runner: Runner, seconds: float, seed: int, atheris: Any) -> None
         runner.write_stats(done=True)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--targets", required=True, help="comma-separated target names")
     parser.add_argument("--engine", choices=("atheris", "mutate"), default="mutate")

@@ -14,7 +14,7 @@ def test_first_tutorial_snippet_runs_verbatim(v1_dir, v1_ref):
     num_sample_batch = 10 # number of body poses in each batch
 
     vposer_pt, ps = load_vposer(expr_dir, vp_model='snapshot')
-    sampled_pose_body = vposer_pt.sample_poses(num_poses=num_sample_batch) # will a generate Nx1x21x3 tensor of body poses
+    sampled_pose_body = vposer_pt.sample_poses(num_poses=num_sample_batch) # will a generate Nx1x21x3 tensor of body poses  # noqa: E501
     # --- end of snippet ---
     assert sampled_pose_body.shape == (10, 1, 21, 3)
     assert ps.latentD == 32 and ps.data_shape == [1, 21, 3] and ps.expr_code == "004_00_WO_accad"

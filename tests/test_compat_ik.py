@@ -46,7 +46,7 @@ def test_the_joints_tutorial_runs_as_written(scene, capsys):
     # --- the tutorial's code from here (SourceKeyPoints, then the script) ---
     class SourceKeyPoints(nn.Module):
         def __init__(self, bm, n_joints=22, kpts_colors=None):
-            super(SourceKeyPoints, self).__init__()
+            super().__init__()
             self.bm = BodyModel(bm, persistant_buffer=False) if isinstance(bm, str) else bm
             self.bm_f = []
             self.n_joints = n_joints
@@ -80,7 +80,8 @@ def test_the_joints_tutorial_runs_as_written(scene, capsys):
         ik_res = ik_engine(source_pts, target_pts)
         ik_res_detached = {k: v.detach() for k, v in ik_res.items()}
         nan_mask = torch.isnan(ik_res_detached['trans']).sum(-1) != 0
-        if nan_mask.sum() != 0: raise ValueError('Sum results were NaN!')
+        if nan_mask.sum() != 0:
+            raise ValueError('Sum results were NaN!')
         # --- end of the tutorial's code ---
         fitted = source_pts(ik_res_detached)["source_kpts"]
         errors.append((fitted - target_pts).norm(dim=-1).mean().item())

@@ -42,7 +42,6 @@ def poses(names: list[str]) -> dict[str, np.ndarray]:
             local[names.index(name)] = mat
         return local
 
-    arms_down = dict(L_Shoulder=rot("z", -1.25), R_Shoulder=rot("z", 1.25))
     return {
         "T-pose (rest)": make(),
         "walking": make(

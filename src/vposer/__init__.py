@@ -10,10 +10,10 @@ The public API, imported lazily so that ``import vposer`` stays light::
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._lazy import lazy_exports
-
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 _EXPORTS = {
     # model
@@ -42,5 +42,24 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+if TYPE_CHECKING:  # what type checkers see; at run time the names resolve on first use
+    from .body import BodyModel as BodyModel
+    from .body import BodyOutput as BodyOutput
+    from .body import load_body as load_body
+    from .checkpoints import convert as convert
+    from .checkpoints import load_model as load_model
+    from .checkpoints import save_model as save_model
+    from .errors import BodyModelError as BodyModelError
+    from .errors import CheckpointError as CheckpointError
+    from .errors import ConfigError as ConfigError
+    from .errors import InputError as InputError
+    from .errors import Interrupted as Interrupted
+    from .errors import OutputError as OutputError
+    from .errors import UnsafePickleError as UnsafePickleError
+    from .errors import VPoserError as VPoserError
+    from .model import DecodedPoses as DecodedPoses
+    from .model import VPoser as VPoser
+    from .model import VPoserConfig as VPoserConfig
+    from .model import interpolate as interpolate
+else:
+    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable, TypeVar
+from typing import TypeVar
+from collections.abc import Callable
 
 import torch
 
@@ -17,7 +18,7 @@ def constant_cache(build: Callable[..., T]) -> Callable[..., T]:
     ``torch.inference_mode()`` would otherwise cache inference tensors, which autograd refuses
     to save later (a small-batch decode after sampling in inference mode, for example)."""
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     @functools.wraps(build)
     def cached(*args):
         with torch.inference_mode(False):

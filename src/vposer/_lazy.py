@@ -3,11 +3,12 @@ a package does not import its heavy modules."""
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 
-def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict) -> tuple[
-        Callable[[str], Any], Callable[[], list]]:
+def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict[str, Any]) -> tuple[
+        Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package`` whose public ``name`` lives in module
     ``exports[name]``; a resolved name is cached in ``namespace`` (the package's globals)."""
     names = sorted(exports)
@@ -20,7 +21,7 @@ def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict) -> t
         namespace[name] = value
         return value
 
-    def __dir__() -> list:
+    def __dir__() -> list[str]:
         return [n for n in namespace.get("__all__", names)]
 
     return __getattr__, __dir__

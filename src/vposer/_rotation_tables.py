@@ -12,7 +12,7 @@ arithmetic from the same constants.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

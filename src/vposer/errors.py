@@ -8,9 +8,11 @@ from __future__ import annotations
 import functools
 import os
 import re
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import Any, TypeVar
+from collections.abc import Callable
 
-PathLike = Union[str, os.PathLike]
+from ._types import PathLike
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: The longest problem an error states (values quoted from a damaged file are cut to fit).
@@ -22,10 +24,10 @@ def one_line(text: Any, limit: int = MAX_MESSAGE) -> str:
     """``text`` on one line of at most ``limit`` characters: control characters (newlines,
     carriage returns, NULs, which a damaged file can put into a quoted name) are escaped as
     ``\\n``, ``\\x00``, ..., and a longer text is cut with a note of how much was left out."""
-    text = _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], str(text))
-    if len(text) > limit:
-        text = f"{text[:limit - 40]}... ({len(text) - limit + 40} more characters)"
-    return text
+    line = _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], str(text))
+    if len(line) > limit:
+        line = f"{line[:limit - 40]}... ({len(line) - limit + 40} more characters)"
+    return line
 
 
 class VPoserError(Exception):
@@ -36,7 +38,7 @@ class VPoserError(Exception):
         path: the file or directory concerned, if any; it is put in front of the message.
     """
 
-    def __init__(self, message: str, path: Optional[PathLike] = None):
+    def __init__(self, message: str, path: PathLike | None = None):
         self.path = None if path is None else os.fspath(path)
         self.problem = one_line(message)
         where = one_line(self.path, MAX_MESSAGE) if self.path else ""
@@ -85,7 +87,7 @@ class OutputError(VPoserError):
     the way, a full disk, a format the writer cannot store."""
 
 
-def file_of(exc: BaseException) -> Optional[str]:
+def file_of(exc: BaseException) -> str | None:
     """The file a reader was reading when ``exc`` (not a :class:`VPoserError`) escaped it, as
     recorded by :func:`reads_file`; None when unknown."""
     return getattr(exc, "vposer_file", None)

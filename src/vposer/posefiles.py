@@ -17,13 +17,15 @@ import json
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 from ._archive import ARCHIVE_ERRORS, describe
-from .errors import InputError, PathLike, reads_file
+from ._types import PathLike
+from .errors import InputError, reads_file
 from .fileio import POSE_SOURCES, atomic_path, check_input, expand_path
 
 POSE_KEYS = ("pose_body", "pose")
@@ -38,12 +40,33 @@ def npz_name(path: PathLike) -> Path:
     return path if path.suffix.lower() == ".npz" else path.with_name(path.name + ".npz")
 
 
+def _write_npz(path: Path, arrays: Mapping[str, Any]) -> None:
+    """The package's one ``.npz`` writer: ``np.savez`` through :func:`vposer.fileio.atomic_path`."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        named: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}
+        np.savez(fh, **named)
+
+
 def atomic_savez(path: PathLike, arrays: Mapping[str, Any]) -> Path:
     """``np.savez`` to a temporary file in the destination folder, then rename: a reader never
-    sees a half-written file, and an existing file is only replaced once the new one is whole."""
+    sees a half-written file, and an existing file is only replaced once the new one is whole.
+    ``.npz`` is appended to a name without it (as ``np.savez`` does); returns the path written."""
     path = npz_name(expand_path(path))
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+    _write_npz(path, arrays)
+    return path
+
+
+def save_poses(path: PathLike, pose_body: Any, **extra: Any) -> Path:
+    """Save body poses as ``.npz`` with keys ``pose`` and ``pose_body`` (both ``(N, 63)`` float32,
+    ``pose`` for the original package's readers), at ``path`` exactly as named.
+
+    Args:
+        pose_body: ``(N, 63)`` or ``(N, 21, 3)`` axis-angle.
+        extra: more arrays to store (e.g. ``z`` latent codes ``(N, D)``, ``meta``).
+    """
+    pose = np.asarray(pose_body, dtype=np.float32).reshape(len(pose_body), -1)
+    path = expand_path(path)
+    _write_npz(path, {"pose": pose, "pose_body": pose, **extra})
     return path
 
 
@@ -67,7 +90,7 @@ class NpzStream:
     """
 
     def __init__(self, path: PathLike, rows: int, columns: Mapping[str, tuple[int, ...]],
-                 dtypes: Optional[Mapping[str, Any]] = None):
+                 dtypes: Mapping[str, Any] | None = None):
         self.path, self.rows = npz_name(expand_path(path)), int(rows)
         self.columns = {k: tuple(v) for k, v in columns.items()}
         self.dtypes = {k: np.dtype((dtypes or {}).get(k, np.float32)) for k in self.columns}
@@ -79,7 +102,7 @@ class NpzStream:
             "descr": np.lib.format.dtype_to_descr(self.dtypes[name]), "fortran_order": False,
             "shape": (self.rows, *self.columns[name])})
 
-    def __enter__(self) -> "NpzStream":
+    def __enter__(self) -> NpzStream:
         import tempfile
 
         self._stack = contextlib.ExitStack()
@@ -168,13 +191,14 @@ def read_meta(data: Mapping[str, np.ndarray]) -> dict[str, Any]:
     if "meta" not in data:
         return {}
     try:
-        return json.loads(str(data["meta"]))
+        meta: dict[str, Any] = json.loads(str(data["meta"]))
+        return meta
     except json.JSONDecodeError:
         return {}
 
 
 @reads_file
-def load_poses(path: PathLike, key: Optional[str] = None) -> np.ndarray:
+def load_poses(path: PathLike, key: str | None = None) -> np.ndarray:
     """Body poses ``(N, 63)`` float32 from an npz file (see the module docstring for layouts).
 
     Raises:
@@ -219,7 +243,7 @@ def load_latents(path: PathLike, latent_dim: int) -> np.ndarray:
 
 def meta_json(**fields: Any) -> np.ndarray:
     """A 0-d string array holding ``fields`` as JSON, for the ``meta`` key."""
-    from . import __version__
+    from ._version import __version__
 
     return np.array(json.dumps({"vposer_version": __version__, **fields}, sort_keys=True, default=str))
 

@@ -81,7 +81,8 @@ def _rodrigues_quaternion(axis_angle: Tensor) -> Tensor:
     # (cos(t / 2), 2 sin(t / 2) v / t): sinc(t / (2 pi)) = sin(t / 2) / (t / 2)
     p = torch.cat([torch.cos(angle * 0.5), axis_angle * torch.sinc(angle * (0.5 / math.pi))], -1)
     products = (p.unsqueeze(-1) * p.unsqueeze(-2)).flatten(-2)
-    return (products @ table).unflatten(-1, (3, 3))
+    matrices: Tensor = (products @ table).unflatten(-1, (3, 3))  # type: ignore[no-untyped-call]
+    return matrices
 
 
 def _rodrigues_differentiable(axis_angle: Tensor) -> Tensor:

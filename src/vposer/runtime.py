@@ -21,15 +21,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
+from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .errors import CheckpointError, InputError, reads_file
+from ._types import PathLike
 
-PathLike = Union[str, os.PathLike]
 
 __all__ = [
     "MANIFEST_NAME", "FORMAT", "FORMAT_VERSION", "ExportedModelError", "ExportedVPoser",
@@ -149,7 +149,7 @@ def _checked_bytes(folder: Path, entry: dict[str, Any]) -> bytes:
     return data
 
 
-def _session(data: bytes, path: Path, threads: Optional[int], providers: Optional[Sequence[Any]]) -> Any:
+def _session(data: bytes, path: Path, threads: int | None, providers: Sequence[Any] | None) -> Any:
     try:
         import onnxruntime as ort
     except ImportError:
@@ -269,8 +269,8 @@ class ExportedVPoser:
         mean, scale = _run(self._encoder, self._encode_outputs, "poses", x, [(d,), (d,)])
         return Posterior(mean, scale)
 
-    def sample_latent(self, n: int, seed: Optional[int] = None, temperature: float = 1.0,
-                      rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    def sample_latent(self, n: int, seed: int | None = None, temperature: float = 1.0,
+                      rng: np.random.Generator | None = None) -> np.ndarray:
         """``(n, D)`` float32 codes from ``N(0, temperature^2 I)``, drawn with numpy's generator
         (``np.random.default_rng(seed)`` unless ``rng`` is given): the same seed gives other codes
         than torch's ``model.sample_latent``."""
@@ -284,15 +284,15 @@ class ExportedVPoser:
         z = rng.standard_normal((n, self.latent_dim), dtype=np.float32)
         return z * np.float32(temperature) if temperature != 1.0 else z
 
-    def sample(self, n: int, seed: Optional[int] = None, temperature: float = 1.0,
-               rng: Optional[np.random.Generator] = None) -> DecodedArrays:
+    def sample(self, n: int, seed: int | None = None, temperature: float = 1.0,
+               rng: np.random.Generator | None = None) -> DecodedArrays:
         """``n`` novel poses: :meth:`decode` of :meth:`sample_latent`."""
         return self.decode(self.sample_latent(n, seed=seed, temperature=temperature, rng=rng))
 
 
 @reads_file
-def load_exported(path: PathLike, threads: Optional[int] = None,
-                  providers: Optional[Sequence[Any]] = None) -> ExportedVPoser:
+def load_exported(path: PathLike, threads: int | None = None,
+                  providers: Sequence[Any] | None = None) -> ExportedVPoser:
     """Load a folder written by ``vposer export --format onnx``.
 
     Args:

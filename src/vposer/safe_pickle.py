@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import pickle
 import types
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -37,7 +38,7 @@ except ImportError:  # numpy < 1.26
 numpy_scalar = _multiarray.scalar
 
 
-class ARRAY_CLASS:  # noqa: N801: stands for numpy.ndarray, which pickles name but never call
+class ARRAY_CLASS:  # noqa: N801  (stands for numpy.ndarray, which pickles name but never call)
     """Resolves ``numpy.ndarray``: accepted by :func:`reconstruct_array`, refused if called."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:

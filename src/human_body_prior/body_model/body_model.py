@@ -28,7 +28,8 @@ that reads joints (keypoint fitting) costs a fraction of a full pass, with the s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -221,27 +222,22 @@ class BodyModel(nn.Module):
     @property
     def v_template(self) -> torch.Tensor:
         """``(V, 3)`` rest vertices."""
-        core = self.core
-        return core.v_template_t.view(3, -1)[:, :core.num_vertices].t()
+        return self.core.rest_vertices
 
     @property
     def weights(self) -> torch.Tensor:
         """``(V, J)`` skinning weights."""
-        return self.core.weights_t[:, :self.core.num_vertices].t()
+        return self.core.skinning_weights
 
     @property
     def shapedirs(self) -> torch.Tensor:
         """``(V, 3, B)`` shape (then expression, then DMPL) components in use."""
-        core = self.core
-        dirs = core.blend_dirs[:core.num_shape_coeffs].view(core.num_shape_coeffs, 3, -1)
-        return dirs[:, :, :core.num_vertices].permute(2, 1, 0)
+        return self.core.shape_dirs
 
     @property
     def posedirs(self) -> torch.Tensor:
         """``(P, 3 V)`` pose blend shapes, 9 rows per non-root joint (the original's layout)."""
-        core = self.core
-        rows = core.blend_dirs[core.num_shape_coeffs:].view(-1, 3, core.blend_dirs.shape[1] // 3)
-        return rows[:, :, :core.num_vertices].transpose(1, 2).reshape(rows.shape[0], -1)
+        return self.core.pose_dirs
 
     @property
     def J_regressor(self) -> torch.Tensor:  # noqa: N802 (original name)

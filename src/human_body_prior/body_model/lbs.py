@@ -12,7 +12,7 @@ transforms ``(B, J, 4, 4)`` (rest position removed); landmarks by barycentric in
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,8 +99,8 @@ def batch_rigid_transform(rot_mats: Tensor, joints: Tensor, parents: Any,
 
 
 def lbs(betas: Tensor, pose: Tensor, v_template: Tensor, shapedirs: Tensor,
-        posedirs: Optional[Tensor], J_regressor: Tensor, parents: Any, lbs_weights: Tensor,  # noqa: N803
-        joints: Optional[Tensor] = None, pose2rot: bool = True, v_shaped: Optional[Tensor] = None,
+        posedirs: Tensor | None, J_regressor: Tensor, parents: Any, lbs_weights: Tensor,  # noqa: N803
+        joints: Tensor | None = None, pose2rot: bool = True, v_shaped: Tensor | None = None,
         dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
     """Shape and pose blend shapes, kinematic chain and skinning.
 

@@ -2,7 +2,7 @@
 a translation (the v2 line's object model)."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ class RigidObjectModel(nn.Module):
         self.rigid_v = torch.from_numpy(np.repeat(v[np.newaxis], batch_size, axis=0)).to(dtype)
         self.f = torch.from_numpy(f.astype(np.int32))
 
-    def forward(self, root_orient: Optional[Any] = None, trans: Optional[Any] = None) -> Any:
+    def forward(self, root_orient: Any | None = None, trans: Any | None = None) -> Any:
         root = self.root_orient if root_orient is None else torch.as_tensor(root_orient)
         shift = self.trans if trans is None else torch.as_tensor(trans)
         verts = torch.bmm(self.rigid_v.to(root), axis_angle_to_matrix(root.reshape(-1, 3)))

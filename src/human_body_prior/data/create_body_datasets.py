@@ -4,7 +4,7 @@ prepare_data.dump_amass2pytroch` does; ``create_dataset_records_V1`` read per-da
 ``.h5`` exports of an unpublished 2018 AMASS and is not provided."""
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from .._refused import refused
 from .prepare_data import _dump_takes, remove_Zrot
@@ -18,7 +18,7 @@ create_dataset_records_V1 = refused(
 
 
 def create_dataset_records_V2(datasets: Sequence[str], amass_dir: str, out_dir: str,  # noqa: N802
-                              split_name: str, logger: Optional[Callable] = None,
+                              split_name: str, logger: Callable | None = None,
                               rnd_seed: int = 100) -> None:
     """A random 24 % of the middle 80 % of each take's frames, seeded."""
     _dump_takes(datasets, amass_dir, out_dir, split_name, logger, rnd_seed, prefix="data_")

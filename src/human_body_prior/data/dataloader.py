@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Any, Optional, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import torch
 from torch.utils.data import Dataset
 
 from vposer.checkpoints.release import read_ini
-from vposer.checkpoints import Settings
+from vposer.checkpoints import ReleaseSettings as Settings
 from vposer.checkpoints.unpickler import load_torch_file
 from vposer.errors import CheckpointError
 
@@ -30,7 +31,7 @@ def load_pt_tensor(path: str) -> torch.Tensor:
     return value
 
 
-def _read_fields(dataset_dir: str, data_fields: Optional[Sequence[str]] = None) -> dict:
+def _read_fields(dataset_dir: str, data_fields: Sequence[str] | None = None) -> dict:
     if not os.path.isdir(dataset_dir):
         raise CheckpointError("no such dataset folder", dataset_dir)
     out = {}

@@ -20,7 +20,8 @@ from __future__ import annotations
 import glob
 import os
 from datetime import datetime
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ def _frame_ids(n: int) -> np.ndarray:
                             replace=False)
 
 
-def dataset_exists(dataset_dir: Optional[str], split_names: Optional[Sequence[str]] = None) -> bool:
+def dataset_exists(dataset_dir: str | None, split_names: Sequence[str] | None = None) -> bool:
     """Whether every split has its ``root_orient.pt`` and ``pose_body.pt``."""
     if dataset_dir is None:
         return False
@@ -73,7 +74,7 @@ def _ini(values: Mapping[str, Any]) -> str:
 
 
 def _prepare_v2(vposer_dataset_dir: str, amass_splits: Mapping[str, Sequence[str]],
-                amass_dir: str, logger: Optional[Callable] = None) -> None:
+                amass_dir: str, logger: Callable | None = None) -> None:
     if dataset_exists(vposer_dataset_dir):
         if logger is not None:
             logger(f"VPoser dataset already exists at {vposer_dataset_dir}")
@@ -126,14 +127,14 @@ def _read_full_take(fname: str) -> dict:
 
 
 def dump_amass2pytroch(datasets: Sequence[str], amass_dir: str, out_dir: str, split_name: str,
-                       logger: Optional[Callable] = None, rnd_seed: int = 100) -> None:
+                       logger: Callable | None = None, rnd_seed: int = 100) -> None:
     """cvpr19 stage I: ``pose`` (full poses), ``betas`` (16), ``trans``, ``gender`` (-1 male,
     0 neutral, 1 female) of a random 24 % of the middle 80 % of each take, seeded."""
     _dump_takes(datasets, amass_dir, out_dir, split_name, logger, rnd_seed, prefix="")
 
 
 def _dump_takes(datasets: Sequence[str], amass_dir: str, out_dir: str, split_name: str,
-                logger: Optional[Callable], rnd_seed: int, prefix: str) -> None:
+                logger: Callable | None, rnd_seed: int, prefix: str) -> None:
     if split_name not in ("train", "vald", "test"):
         raise ValueError(f"split_name must be train, vald or test, got {split_name!r}")
     np.random.seed(rnd_seed)
@@ -193,7 +194,7 @@ class AMASS_Augment(Dataset):  # noqa: N801 (original name)
 
 
 def _prepare_cvpr19(amass_splits: Mapping[str, Sequence[str]], amass_dir: str,
-                    vposer_datadir: str, logger: Optional[Callable] = None) -> None:
+                    vposer_datadir: str, logger: Callable | None = None) -> None:
     if logger is None:
         stamp = datetime.strftime(datetime.now().replace(microsecond=0), "%Y%m%d_%H%M")
         logger = log2file(makepath(vposer_datadir, f"{stamp}.log", isfile=True))

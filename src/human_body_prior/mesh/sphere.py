@@ -3,7 +3,8 @@ small meshes marking points (trimesh icospheres; ``pip install 'vposer[render]'`
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,10 +40,10 @@ class Sphere:
     def has_inside(self, point: Any) -> bool:
         return bool(np.linalg.norm(np.asarray(point) - self.center) <= self.radius)
 
-    def intersects(self, sphere: "Sphere") -> bool:
+    def intersects(self, sphere: Sphere) -> bool:
         return bool(np.linalg.norm(sphere.center - self.center) < self.radius + sphere.radius)
 
-    def intersection_vol(self, sphere: "Sphere") -> float:
+    def intersection_vol(self, sphere: Sphere) -> float:
         """Volume shared with another sphere (0 when apart, the smaller one when inside)."""
         if not self.intersects(sphere):
             return 0.0

@@ -30,7 +30,8 @@ fits batches to joints, markers or 2D keypoints with Levenberg-Marquardt, robust
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -72,7 +73,7 @@ def progress_line(step: int, terms: Mapping[str, Tensor]) -> str:
     """The original's progress line for one evaluation of the weighted terms."""
     values = {k: float(v.detach().sum()) for k, v in terms.items()}
     detail = " | ".join("%s = %2.2e" % (k, v) for k, v in values.items())
-    return "it {} -- [total loss = {:.2e}] - {}".format(step, sum(values.values()), detail)
+    return f"it {step} -- [total loss = {sum(values.values()):.2e}] - {detail}"
 
 
 def visualize(points: Any, bm_f: Any, mvs: Any, kpts_colors: Any, verbosity: int = 2,
@@ -94,12 +95,12 @@ class AdamInClosure:
     the loss is NaN or changes by less than ``tolerance_change`` between steps."""
 
     def __init__(self, var_list: Sequence[Tensor], lr: float, max_iter: int = 100,
-                 tolerance_change: Optional[float] = 1e-5, **adam_args: Any):
+                 tolerance_change: float | None = 1e-5, **adam_args: Any):
         self.optimizer = torch.optim.Adam(var_list, lr, **adam_args)
         self.max_iter = int(max_iter)
         self.tolerance_change = tolerance_change
 
-    def step(self, closure: Callable[[], Tensor]) -> Optional[Tensor]:
+    def step(self, closure: Callable[[], Tensor]) -> Tensor | None:
         previous, loss = None, None
         for _ in range(self.max_iter):
             loss = closure()
@@ -132,8 +133,8 @@ def _weighted(weights: Mapping[str, float], terms: Mapping[str, Callable[[], Ten
 
 
 def ik_fit(optimizer: Any, source_kpts_model: Callable, static_vars: Mapping[str, Tensor],
-           vp_model: Any, extra_params: Optional[Mapping[str, Any]] = None,
-           on_step: Optional[Callable] = None, gstep: int = 0) -> Callable:
+           vp_model: Any, extra_params: Mapping[str, Any] | None = None,
+           on_step: Callable | None = None, gstep: int = 0) -> Callable:
     """The original's closure factory: ``fit(weights, free_vars)`` evaluates the weighted terms,
     back-propagates and returns the total; ``fit.gstep``, ``fit.free_vars`` and
     ``fit.final_loss`` hold the evaluation count, variables and last loss."""
@@ -179,9 +180,9 @@ class IK_Engine(nn.Module):  # noqa: N801 (original name)
     """
 
     def __init__(self, vposer_expr_dir: str,
-                 data_loss: Optional[Callable[[Tensor, Tensor], Tensor]] = None,
-                 optimizer_args: Optional[Mapping[str, Any]] = None,
-                 stepwise_weights: Optional[Sequence[Mapping[str, float]]] = None,
+                 data_loss: Callable[[Tensor, Tensor], Tensor] | None = None,
+                 optimizer_args: Mapping[str, Any] | None = None,
+                 stepwise_weights: Sequence[Mapping[str, float]] | None = None,
                  display_rc: tuple = (2, 1), verbosity: int = 1, num_betas: int = 16,
                  logger: Any = None):
         super().__init__()
@@ -237,7 +238,7 @@ class IK_Engine(nn.Module):  # noqa: N801 (original name)
         return AdamInClosure(params, **args)
 
     def forward(self, source_kpts: Callable, target_kpts: Tensor,
-                initial_body_params: Optional[Mapping[str, Any]] = None) -> dict[str, Tensor]:
+                initial_body_params: Mapping[str, Any] | None = None) -> dict[str, Tensor]:
         """Run the stages; returns ``{'poZ_body', 'root_orient', 'trans', 'betas', 'pose_body'}``
         (detached; ``pose_body`` is ``(N, 63)``, decoded from the final ``poZ_body``)."""
         target = torch.as_tensor(target_kpts)

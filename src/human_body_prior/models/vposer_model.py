@@ -1,12 +1,13 @@
 """``human_body_prior.models.vposer_model``: the v2 (2021, ``V02_05``) VPoser class."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.distributions import Normal
 
+from vposer._torchtools import eval_mode
 from vposer.model import V2Layers, VPoserConfig
 from vposer.model.networks import NormalHead
 from vposer.rotations import rotation_6d_to_matrix
@@ -86,11 +87,7 @@ class VPoser(V2Layers):
         return result
 
     @torch.no_grad()
-    def sample_poses(self, num_poses: int, seed: Optional[int] = None) -> dict:
+    def sample_poses(self, num_poses: int, seed: int | None = None) -> dict:
         z = numpy_latent(num_poses, self.latentD, seed, next(self.parameters()))
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.decode(z)
-        finally:
-            self.train(was_training)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -31,7 +32,7 @@ SMPLH_PARTS = {"body": [0, 1, 2, 3, 4, 5, 6, 9, 13, 14, 16, 17, 18, 19, 22, 23, 
                "handr": [21] + list(range(37, 52)), "footl": [7, 10], "footr": [8, 11]}
 
 
-def require_file(path: Optional[str], what: str, download_page: str) -> str:
+def require_file(path: str | None, what: str, download_page: str) -> str:
     """``path`` when it names an existing file; else ValueError (None) / FileNotFoundError."""
     if path is None:
         raise ValueError(f"{what} is required: pass the path of the file downloaded from "
@@ -49,7 +50,7 @@ def find_handVertexIDs(blend_weights: np.ndarray, all_partIds: Mapping[str, int]
     return [int(v) for v in np.nonzero(np.isin(heaviest, list(wanted)))[0]]
 
 
-def _part_ids(bm_fname: str, parts: Mapping[str, Sequence[int]], out_fname: Optional[str],
+def _part_ids(bm_fname: str, parts: Mapping[str, Sequence[int]], out_fname: str | None,
               show: bool) -> dict:
     if show:
         raise NotProvidedError(f"bodypart2vertexid show=True is not provided by vposer: {DISPLAY}")
@@ -68,21 +69,21 @@ def _part_ids(bm_fname: str, parts: Mapping[str, Sequence[int]], out_fname: Opti
     return out
 
 
-def smplx_part_ids(bm_fname: Optional[str] = None, joints_fname: Optional[str] = None,
-                   out_fname: Optional[str] = None, show: bool = False) -> dict:
+def smplx_part_ids(bm_fname: str | None = None, joints_fname: str | None = None,
+                   out_fname: str | None = None, show: bool = False) -> dict:
     """SMPL-X parts (``joints_fname`` posed the model for display only; accepted, unused)."""
     require_file(bm_fname, "SMPL-X body model file", SMPLX_DOWNLOAD_PAGE)
     return _part_ids(bm_fname, SMPLX_PARTS, out_fname, show)
 
 
-def smplh_part_ids(bm_fname: Optional[str] = None, out_fname: Optional[str] = None,
-                   snapshot_fname: Optional[str] = None, show: bool = False) -> dict:
+def smplh_part_ids(bm_fname: str | None = None, out_fname: str | None = None,
+                   snapshot_fname: str | None = None, show: bool = False) -> dict:
     """SMPL+H parts."""
     require_file(bm_fname, "SMPL-H body model file", SMPLH_DOWNLOAD_PAGE)
     return _part_ids(bm_fname, SMPLH_PARTS, out_fname, show or snapshot_fname is not None)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Any:
+def main(argv: Sequence[str] | None = None) -> Any:
     parser = argparse.ArgumentParser(description="Map SMPL-X and SMPL-H body parts to vertex ids.")
     sub = parser.add_subparsers(dest="model", required=True)
     px = sub.add_parser("smplx")

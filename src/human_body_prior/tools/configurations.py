@@ -8,7 +8,8 @@ package's safe yaml reader (no aliases, no tags) and written atomically.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
+from collections.abc import Mapping
 
 import yaml
 
@@ -55,7 +56,7 @@ class DotMap(dict):
     to_dict = toDict
 
 
-def load_config(default_ps_fname: Optional[str] = None, **kwargs: Any) -> DotMap:
+def load_config(default_ps_fname: str | None = None, **kwargs: Any) -> DotMap:
     """The ``.yaml`` settings (none when ``default_ps_fname`` is None) updated by ``kwargs``.
 
     Raises:

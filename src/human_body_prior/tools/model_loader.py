@@ -18,13 +18,14 @@ the release's weights, naming the class that can.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 import vposer
-from vposer.checkpoints import Settings
+from vposer.checkpoints import ReleaseSettings as Settings
 from vposer.checkpoints.release import choose_snapshot, directory_kind, find_settings
 from vposer.errors import CheckpointError
 
@@ -77,7 +78,7 @@ def _merge(tree: dict, override: Mapping[str, Any]) -> dict:
     return out
 
 
-def exprdir2model(expr_dir: str, model_cfg_override: Optional[Mapping[str, Any]] = None) -> tuple:
+def exprdir2model(expr_dir: str, model_cfg_override: Mapping[str, Any] | None = None) -> tuple:
     """``(cfg, trained_weights_fname)`` of a v2 experiment folder (no weights are read);
     ``cfg.logging.best_model_fname`` is the snapshot."""
     path = Path(expr_dir).expanduser()
@@ -94,8 +95,8 @@ def exprdir2model(expr_dir: str, model_cfg_override: Optional[Mapping[str, Any]]
     return cfg, str(weights)
 
 
-def _v1_settings(expr_dir: Path, model: Optional[Any] = None,
-                 best: Optional[Path] = None) -> Settings:
+def _v1_settings(expr_dir: Path, model: Any | None = None,
+                 best: Path | None = None) -> Settings:
     """The v1 ini's settings, with the paths the original sets on loading: the snapshot read
     (``best_model_fname``) and the release folder (``work_dir``); the sizes of the weights when
     the folder has no ini (a v2 release, the open default weights)."""
@@ -184,7 +185,7 @@ def load_vposer(expr_dir: str, vp_model: Any = "snapshot") -> tuple:
     return v1_interface(model), _v1_settings(path, model)
 
 
-def _device(comp_device: Any) -> Optional[torch.device]:
+def _device(comp_device: Any) -> torch.device | None:
     if comp_device is None:
         return None
     if comp_device == "gpu":
@@ -192,11 +193,11 @@ def _device(comp_device: Any) -> Optional[torch.device]:
     return torch.device(comp_device)
 
 
-def load_model(expr_dir: str, model_code: Optional[Any] = None,
-               remove_words_in_model_weights: Optional[str] = None,
+def load_model(expr_dir: str, model_code: Any | None = None,
+               remove_words_in_model_weights: str | None = None,
                load_only_cfg: bool = False, disable_grad: bool = True,
-               model_cfg_override: Optional[Mapping[str, Any]] = None, *,
-               load_only_ps: bool = False, custom_ps: Optional[Any] = None,
+               model_cfg_override: Mapping[str, Any] | None = None, *,
+               load_only_ps: bool = False, custom_ps: Any | None = None,
                comp_device: Any = None) -> Any:
     """The v2 loader: ``(model, cfg)``, or ``cfg`` alone with ``load_only_cfg`` / ``load_only_ps``.
 

@@ -15,7 +15,8 @@ import random
 import string
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -112,7 +113,7 @@ def id_generator(size: int = 13) -> str:
 
 
 def logger_sequencer(logger_list: Sequence[Callable[[str], Any]],
-                     prefix: Optional[str] = None) -> Callable[[str], None]:
+                     prefix: str | None = None) -> Callable[[str], None]:
     """A logger calling every logger of the list with the (prefixed) text."""
     def post_text(text: str) -> None:
         if prefix is not None:
@@ -127,7 +128,7 @@ class log2file:  # noqa: N801 (original name)
     file (its folder is created). Takes both generations' arguments: ``log2file(logpath,
     auto_newline)`` (cvpr19) and ``log2file(logpath, prefix, auto_newline, write2file_only)``."""
 
-    def __init__(self, logpath: Optional[str] = None, prefix: Any = "", auto_newline: bool = True,
+    def __init__(self, logpath: str | None = None, prefix: Any = "", auto_newline: bool = True,
                  write2file_only: bool = False):
         if isinstance(prefix, bool):  # the cvpr19 order: log2file(logpath, auto_newline)
             prefix, auto_newline = "", prefix
@@ -138,7 +139,7 @@ class log2file:  # noqa: N801 (original name)
         self.auto_newline = auto_newline
         self.write2file_only = write2file_only
 
-    def __call__(self, text: Optional[str]) -> None:
+    def __call__(self, text: str | None) -> None:
         if text is None:
             return
         if self.prefix:

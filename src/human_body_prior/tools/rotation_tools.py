@@ -10,7 +10,8 @@ convention, ``rotate_points_xyz`` turns point sets by x, y, z angles in degrees.
 from __future__ import annotations
 
 import math
-from typing import Any, List, Sequence, Union
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -98,7 +99,7 @@ def noisy_zrot(rot_in: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def rotate_points_xyz(mesh_v: np.ndarray, Rxyz: Union[List[float], np.ndarray]) -> np.ndarray:  # noqa: N803
+def rotate_points_xyz(mesh_v: np.ndarray, Rxyz: list[float] | np.ndarray) -> np.ndarray:  # noqa: N803
     """Rotate ``(N, V, 3)`` points by ``Rz Ry Rx`` with angles in degrees: ``Rxyz`` is ``(3,)``
     (every frame) or ``(N, 3)`` (per frame)."""
     v = np.asarray(mesh_v, dtype=np.float64)

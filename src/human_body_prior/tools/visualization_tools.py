@@ -8,7 +8,7 @@ as ``.png`` (one per frame), ``.gif`` or ``.mp4`` (:mod:`vposer.render`); ``rend
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ render_smpl_params = refused("human_body_prior.tools.visualization_tools.render_
 
 def _posed(bm: Any, idx: int, pose_body: Any, pose_hand: Any, trans: Any, betas: Any,
            root_orient: Any) -> np.ndarray:
-    def row(x: Any) -> Optional[torch.Tensor]:
+    def row(x: Any) -> torch.Tensor | None:
         return None if x is None else torch.as_tensor(np.asarray(x[idx], dtype=np.float32)).reshape(1, -1)
 
     with torch.no_grad():
@@ -47,7 +47,7 @@ def smpl_params2ply(bm: Any, out_dir: str, pose_body: Any, pose_hand: Any = None
         export_meshes(verts[np.newaxis], faces, os.path.join(out_dir, "%03d.ply" % i))
 
 
-def imagearray2file(img_array: np.ndarray, outpath: Optional[str] = None, fps: int = 30) -> list:
+def imagearray2file(img_array: np.ndarray, outpath: str | None = None, fps: int = 30) -> list:
     """Tile ``(R, C, T, H, W, 3)`` images into ``T`` pictures of ``R x C`` cells; write them to
     ``outpath`` (``.png``: one file per frame, ``_000`` suffixed when ``T > 1``; ``.gif``;
     ``.mp4``) when given. Returns the ``T`` pictures."""

@@ -3,7 +3,7 @@
 column); ``vis_smpl_params`` rendered through a trimesh window and is not provided."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +16,7 @@ __all__ = ["imagearray2file", "smpl_params2ply", "vis_smpl_params"]
 vis_smpl_params = refused("human_body_prior.tools.viz_tools.vis_smpl_params", DISPLAY + " (render_grid)")
 
 
-def imagearray2file(img_array: Any, outpath: Optional[str] = None, fps: int = 30) -> list:
+def imagearray2file(img_array: Any, outpath: str | None = None, fps: int = 30) -> list:
     """As :func:`~human_body_prior.tools.visualization_tools.imagearray2file`."""
     images = np.asarray(img_array)
     if images.ndim < 6:

@@ -9,13 +9,15 @@ provided: ``vposer train`` trains with the v1 recipe (``recipe: v1``).
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.distributions import Normal
 
+from vposer._torchtools import eval_mode
 from vposer.model import ARCHITECTURES, V1Layers, VPoserConfig
 from vposer.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_6d_to_matrix
 
@@ -25,7 +27,7 @@ __all__ = ["ContinousRotReprDecoder", "V1Interface", "VPoser", "numpy_latent", "
            "run_vposer_trainer", "vposer_trainer"]
 
 
-def numpy_latent(num_poses: int, latent_dim: int, seed: Optional[int], like: Tensor) -> Tensor:
+def numpy_latent(num_poses: int, latent_dim: int, seed: int | None, like: Tensor) -> Tensor:
     """The original's latent draw: ``np.random.seed(seed)`` then ``np.random.normal(0, 1, (n, D))``
     (the global numpy stream, as the original), cast to ``like``'s dtype and device."""
     np.random.seed(seed)
@@ -67,14 +69,10 @@ class V1Interface:
         return {"mean": q_z.mean, "std": q_z.scale, f"pose_{output_type}": decoded}
 
     @torch.no_grad()
-    def sample_poses(self, num_poses: int, output_type: str = "aa", seed: Optional[int] = None) -> Tensor:
+    def sample_poses(self, num_poses: int, output_type: str = "aa", seed: int | None = None) -> Tensor:
         z = numpy_latent(num_poses, self.latentD, seed, next(self.parameters()))
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.decode(z, output_type=output_type)
-        finally:
-            self.train(was_training)
 
     @staticmethod
     def matrot2aa(pose_matrot: Tensor) -> Tensor:

@@ -22,4 +22,4 @@ train_vposer_once = refused("human_body_prior.train.vposer_trainer.train_vposer_
 
 def create_expr_message(ps: Any) -> str:
     """``'[<expr_id>] batch_size = <n>.'``"""
-    return "[{}] batch_size = {}.".format(ps.general.expr_id, ps.train_parms.batch_size)
+    return f"[{ps.general.expr_id}] batch_size = {ps.train_parms.batch_size}."

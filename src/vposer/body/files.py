@@ -22,6 +22,7 @@ from ..errors import BodyModelError, reads_file
 from ..fileio import expand_path
 from .kinds import KINDS, Kind, get_kind, kind_from_posedirs
 from .legacy_pickle import load_legacy_pickle, unconverted, unpickle_restricted
+from .._types import PathLike
 
 __all__ = [
     "BodyModelData",
@@ -33,7 +34,6 @@ __all__ = [
     "shape_layout",
 ]
 
-PathLike = str | os.PathLike
 
 #: Values one array of a body-model file may hold: several times SMPL-X's ``posedirs`` (15
 #: million), far below what would exhaust memory once converted to float64.

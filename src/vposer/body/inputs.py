@@ -38,11 +38,11 @@ def as_rows(name: str, value: Any, dtype: torch.dtype, device: torch.device) -> 
     return value.reshape(1, -1) if value.dim() <= 1 else value.reshape(value.shape[0], -1)
 
 
-def raise_non_finite(rows: dict[str, Tensor]) -> None:
+def raise_non_finite(rows: dict[str, Tensor | None]) -> None:
     """Raise :class:`InputError` naming the first parameter of ``rows`` that holds NaN or Inf
-    (called once a cheap check over all of them has failed)."""
+    (called once a cheap check over all of them has failed; None entries are absent ones)."""
     for name, r in rows.items():
-        if not bool(torch.isfinite(r).all()):
+        if r is not None and not bool(torch.isfinite(r).all()):
             raise InputError(f"{name} contains NaN or Inf values")
     raise InputError("the parameters contain NaN or Inf values")
 

@@ -25,13 +25,12 @@ from typing import Any
 import numpy as np
 
 from .._archive import describe
+from .._types import PathLike
 from ..errors import BodyModelError, UnsafePickleError
 from ..safe_pickle import ARRAY_CLASS, GuardedUnpickler, checked, codecs_encode, numpy_scalar, \
     reconstruct_array
 
 __all__ = ["UnsafeBodyFileError", "load_legacy_pickle", "unconverted", "unpickle_restricted"]
-
-PathLike = str | os.PathLike
 
 
 class UnsafeBodyFileError(BodyModelError, UnsafePickleError):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,16 +10,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._types import PathLike
 from ..errors import BodyModelError, InputError, reads_file
 from ..rotations import axis_angle_to_matrix
 from . import lbs
+from .arrays import BodyArrays
 from .files import BodyModelData, open_body_file, read_body_file, read_dmpl, shape_layout
 from .inputs import as_rows, common_batch, fit_width, raise_non_finite
 from .kinds import POSE_PARTS
 
 __all__ = ["BodyModel", "BodyOutput", "load_body"]
 
-PathLike = str | os.PathLike
 
 # batch sizes up to which a forward pass without autograd runs in inference mode
 _INFERENCE_MODE_MAX_BATCH = 8
@@ -49,13 +49,16 @@ def _count(requested: int | None, available: int) -> int:
     return available if requested is None or requested < 0 else min(int(requested), available)
 
 
-class BodyModel(nn.Module):
+class BodyModel(BodyArrays, nn.Module):
     """A SMPL-family body model (SMPL, SMPL+H, SMPL-X, MANO) or the open body.
 
     Build it with :func:`load_body` or :meth:`from_file`. Calling it poses the mesh::
 
         out = body(pose_body=poses, root_orient=root, betas=betas, trans=trans)
         out.vertices  # (N, V, 3)
+
+    Its buffers and their file layouts (``rest_vertices``, ``skinning_weights``, ``shape_dirs``,
+    ``pose_dirs``) are documented in :class:`~vposer.body.arrays.BodyArrays`.
 
     Args:
         data: the checked arrays of a body-model file (:func:`~vposer.body.read_body_file`).
@@ -85,12 +88,13 @@ class BodyModel(nn.Module):
         self.num_shape_coeffs = k
         # the joints are skinned as extra points after the vertices: rest joints are linear in
         # the shape coefficients (and free of pose blend shapes), each skinned to its own joint
-        if data.joints is not None:  # fixed rest joints (open body)
+        if data.joints is not None or data.J_regressor is None:  # fixed rest joints (open body)
             j_template, j_dirs = data.joints, np.zeros((num_j, 3, k))
         else:
             j_template = data.J_regressor @ data.v_template
             j_dirs = np.einsum("jv,vdk->jdk", data.J_regressor, shapes)
-        pose_rows = data.posedirs if self.use_posedirs else np.zeros((data.num_vertices, 3, 0))
+        pose_rows = (data.posedirs if self.use_posedirs and data.posedirs is not None
+                     else np.zeros((data.num_vertices, 3, 0)))
         num_v = data.num_vertices
         # (K+P, 3, V+J), filled block by block in the model's dtype: no float64 copies of the
         # (large) pose blend shapes while loading
@@ -127,7 +131,7 @@ class BodyModel(nn.Module):
 
     def _shape_blocks(self, data: BodyModelData, num_betas: int | None,
                       num_expressions: int | None, dmpls: np.ndarray | None,
-                      num_dmpls: int | None) -> list:
+                      num_dmpls: int | None) -> list[np.ndarray]:
         empty = np.zeros((data.num_vertices, 3, 0))
         sd = data.shapedirs if data.shapedirs is not None else empty
         n_shape, expr_start, n_expr = shape_layout(data.kind, sd.shape[2])
@@ -210,7 +214,7 @@ class BodyModel(nn.Module):
             start += width
         return layout
 
-    def _assemble(self, rows: dict, n: int) -> Tensor:
+    def _assemble(self, rows: dict[str, Tensor | None], n: int) -> Tensor:
         """``(N, 3 J + K + 3)`` row of all parameters (see :meth:`_input_layout`); absent ones
         are zero. Checks widths; broadcasts single rows."""
         body = rows.get("pose_body")
@@ -296,7 +300,7 @@ class BodyModel(nn.Module):
             out = points[:, :self.num_vertices], points[:, self.num_vertices:]
         return BodyOutput(out[0], out[1], self.faces, full)
 
-    def _check(self, x: Tensor, rows: dict, tracked: bool) -> tuple[int, int]:
+    def _check(self, x: Tensor, rows: dict[str, Tensor | None], tracked: bool) -> tuple[int, int]:
         """Raise :class:`InputError` naming a parameter that holds NaN or Inf; return the range
         ``[a, b)`` of non-root joints whose pose blend shapes can be non-zero.
 
@@ -357,12 +361,12 @@ class BodyModel(nn.Module):
         if b > a:
             feature = (rot[:, a:b] - self.eye3).reshape(n, -1)
         pose_rows = slice(k + 9 * (a - 1), k + 9 * (b - 1))
-        if coeffs is None and feature is None:
-            return self.v_template_t.view(1, 3, -1)
-        if coeffs is None:
-            out = torch.addmm(self.v_template_t, feature, self.blend_dirs[pose_rows])
-        elif feature is None:
+        if feature is None:
+            if coeffs is None:
+                return self.v_template_t.view(1, 3, -1)
             out = torch.addmm(self.v_template_t, coeffs, self.blend_dirs[:k])
+        elif coeffs is None:
+            out = torch.addmm(self.v_template_t, feature, self.blend_dirs[pose_rows])
         elif a == 1:  # shape and pose rows contiguous: one product
             out = torch.addmm(self.v_template_t, torch.cat([coeffs, feature], dim=1),
                               self.blend_dirs[:pose_rows.stop])

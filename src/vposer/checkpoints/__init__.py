@@ -11,13 +11,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
+from collections.abc import Mapping
 
-from ..errors import CheckpointError, PathLike, reads_file
+from .._types import PathLike
+from ..errors import CheckpointError, reads_file
 from ..fileio import expand_path
 from ..model import VPoser
 from .native import load_native, save_native
 from .release import (
+    ReleaseSettings,
     Settings,
     choose_snapshot,
     directory_kind,
@@ -29,7 +32,8 @@ from .release import (
 from .state_dicts import model_from_state_dict
 from .unpickler import load_torch_file
 
-__all__ = ["load_model", "save_model", "convert", "default_model_path", "Settings"]
+__all__ = ["load_model", "save_model", "convert", "default_model_path", "ReleaseSettings",
+           "Settings"]
 
 
 def default_model_path() -> Path:
@@ -76,7 +80,7 @@ def _check_sizes(model: VPoser, settings: Mapping[str, Any], settings_file: Path
 
 @reads_file
 def load_model(
-    path: Optional[PathLike] = None, device: Any = None, dtype: Any = None
+    path: PathLike | None = None, device: Any = None, dtype: Any = None
 ) -> VPoser:
     """Load a VPoser from any supported source (see the module docstring), in eval mode.
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..errors import CheckpointError, PathLike, reads_file
+from .._types import PathLike
+from ..errors import CheckpointError, reads_file
 from ..fileio import atomic_path, expand_path
 from ..model import ARCHITECTURES, VPoser, VPoserConfig
 from .state_dicts import model_from_state_dict
@@ -134,7 +135,7 @@ def load_native(path: PathLike) -> VPoser:
         metadata = _read_metadata(weights)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"cannot read the safetensors weights, truncated or corrupt ({exc})", weights) from None
-    doc: Optional[dict[str, Any]] = None
+    doc: dict[str, Any] | None = None
     where = weights
     config_file = path / CONFIG_NAME if path.is_dir() else None
     if METADATA_KEY in metadata:

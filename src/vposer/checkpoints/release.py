@@ -14,7 +14,8 @@ import ast
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any
+from collections.abc import Iterator, Mapping
 
 import yaml
 
@@ -26,7 +27,7 @@ _EPOCH = re.compile(r"(?:epoch[=_-]?|_E)(\d+)", re.IGNORECASE)
 APPLEDOUBLE_MAGIC = b"\x00\x05\x16\x07"
 
 
-class Settings(Mapping[str, Any]):
+class ReleaseSettings(Mapping[str, Any]):
     """A read-only tree of settings with attribute access (``ps.latentD``, ``cfg.model_params.latentD``)
     as well as item access, for the v1 ini and the v2 yaml."""
 
@@ -52,14 +53,14 @@ class Settings(Mapping[str, Any]):
         return len(self._data)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v.to_dict() if isinstance(v, Settings) else v for k, v in self._data.items()}
+        return {k: v.to_dict() if isinstance(v, ReleaseSettings) else v for k, v in self._data.items()}
 
     def __repr__(self) -> str:
-        return f"Settings({self.to_dict()!r})"
+        return f"Settings({self.to_dict()!r})"  # the name the original package printed
 
 
 def _wrap(value: Any) -> Any:
-    return Settings(value) if isinstance(value, Mapping) and not isinstance(value, Settings) else value
+    return ReleaseSettings(value) if isinstance(value, Mapping) and not isinstance(value, ReleaseSettings) else value
 
 
 def read_ini(path: Path) -> dict[str, Any]:
@@ -128,7 +129,7 @@ def is_appledouble(path: Path) -> bool:
         return False
 
 
-def snapshot_epoch(path: Path) -> Optional[int]:
+def snapshot_epoch(path: Path) -> int | None:
     """The epoch number in a snapshot's file name (``TR00_E096.pt`` -> 96,
     ``V02_05_epoch=13_val_loss=0.03.ckpt`` -> 13), or None."""
     matches = _EPOCH.findall(path.stem)
@@ -182,7 +183,7 @@ def choose_snapshot(directory: Path) -> Path:
     return top[0]
 
 
-def find_settings(directory: Path) -> tuple[Optional[Path], dict[str, Any]]:
+def find_settings(directory: Path) -> tuple[Path | None, dict[str, Any]]:
     """The release's settings file (``*.ini`` for v1, ``*.yaml``/``*.yml`` for v2) and its content."""
     for pattern, reader in (("*.yaml", read_yaml), ("*.yml", read_yaml), ("*.ini", read_ini)):
         files = sorted(p for p in directory.glob(pattern) if not is_appledouble(p))
@@ -191,7 +192,7 @@ def find_settings(directory: Path) -> tuple[Optional[Path], dict[str, Any]]:
     return None, {}
 
 
-def settings_sizes(settings: Mapping[str, Any]) -> tuple[Optional[int], Optional[int]]:
+def settings_sizes(settings: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """``(num_neurons, latentD)`` declared by a v1 ini or a v2 yaml, when present."""
     params = settings.get("model_params", settings)
     if not isinstance(params, Mapping):
@@ -213,3 +214,7 @@ def directory_kind(directory: Path) -> str:
 def ensure_exists(path: Path) -> None:
     if not os.path.exists(path):
         raise CheckpointError("no such file or folder", path)
+
+
+#: The former name of :class:`ReleaseSettings`, kept for old imports.
+Settings = ReleaseSettings

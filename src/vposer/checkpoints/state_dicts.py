@@ -7,12 +7,14 @@ possibly prefixed ``vp_model.`` (Lightning). Other entries of a Lightning checkp
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
 
-from ..errors import CheckpointError, PathLike
+from .._types import PathLike
+from ..errors import CheckpointError
 from ..model import POSE_DIM, VPoser, VPoserConfig, build_model
 
 V2_PREFIX = "vp_model."  # V02_05's Lightning module
@@ -25,7 +27,7 @@ def _shape(sd: Mapping[str, Tensor], key: str) -> tuple[int, ...]:
     return tuple(value.shape) if isinstance(value, Tensor) else ()
 
 
-def strip_prefix(sd: Mapping[str, Any], path: Optional[PathLike] = None) -> dict[str, Any]:
+def strip_prefix(sd: Mapping[str, Any], path: PathLike | None = None) -> dict[str, Any]:
     """Keep the entries under a training module's prefix (``vp_model.`` or ``vposer.``), without
     it, when any key has one; else return all."""
     if not all(isinstance(k, str) for k in sd):
@@ -37,7 +39,7 @@ def strip_prefix(sd: Mapping[str, Any], path: Optional[PathLike] = None) -> dict
     return dict(sd)
 
 
-def infer_config(sd: Mapping[str, Tensor], path: Optional[PathLike] = None) -> VPoserConfig:
+def infer_config(sd: Mapping[str, Tensor], path: PathLike | None = None) -> VPoserConfig:
     """The :class:`VPoserConfig` whose layers match the state dict's names and shapes.
 
     Raises:
@@ -67,7 +69,7 @@ def infer_config(sd: Mapping[str, Tensor], path: Optional[PathLike] = None) -> V
 
 
 def model_from_state_dict(
-    sd: Mapping[str, Any], path: Optional[PathLike] = None, config: Optional[VPoserConfig] = None
+    sd: Mapping[str, Any], path: PathLike | None = None, config: VPoserConfig | None = None
 ) -> VPoser:
     """Build the matching VPoser and load ``sd`` into it (strict, shapes and values checked).
 

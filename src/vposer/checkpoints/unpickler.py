@@ -31,12 +31,14 @@ import os
 import pickle
 import struct
 import zipfile
-from typing import Any, BinaryIO, Callable, Optional
+from typing import Any, BinaryIO
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from ..errors import CheckpointError, PathLike, UnsafePickleError, reads_file
+from .._types import PathLike
+from ..errors import CheckpointError, UnsafePickleError, reads_file
 from ..safe_pickle import (ARRAY_CLASS, GuardedUnpickler, checked, codecs_encode, numpy_scalar,
                            reconstruct_array)
 
@@ -124,7 +126,7 @@ class RestrictedUnpickler(GuardedUnpickler):
     """Resolves only allow-listed globals; storages come from ``storage(pid)`` (see the module
     docstring)."""
 
-    def __init__(self, file: BinaryIO, storage: Optional[Callable[[tuple], Any]] = None):
+    def __init__(self, file: BinaryIO, storage: Callable[[tuple], Any] | None = None):
         super().__init__(file, encoding="utf-8")
         self._storage = storage
 

@@ -15,7 +15,7 @@ import importlib
 import pkgutil
 import sys
 import traceback
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from ..errors import VPoserError, file_of
 from ._common import expand_path_args
@@ -29,7 +29,7 @@ run 'vposer COMMAND --help' for the options of one command."""
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
-    from .. import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="vposer",
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)

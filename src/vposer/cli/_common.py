@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
 
 from ..errors import InputError
+if TYPE_CHECKING:
+    from ..model import VPoser
+
 
 #: Attributes of the parsed arguments that hold paths (a string or a list of strings); the CLI
 #: expands ``~`` and ``$VAR`` in them before a command runs (see :func:`expand_path_args`).
@@ -76,7 +80,7 @@ def load_model_from_args(args: Any):
     return vposer.load_model(args.model, device=getattr(args, "device", None))
 
 
-def model_label(model: Any, args: Any) -> str:
+def model_label(model: VPoser, args: argparse.Namespace) -> str:
     return str(args.model) if args.model else "default (open weights)"
 
 
@@ -111,7 +115,7 @@ def at_most(option: str, value: float, maximum: float) -> None:
         raise InputError(f"{option} must be at most {maximum:g}, got {value:g}")
 
 
-def finite(option: str, value: Optional[float], minimum: Optional[float] = None) -> None:
+def finite(option: str, value: float | None, minimum: float | None = None) -> None:
     """``value`` is a finite number (at least ``minimum`` when given); None passes."""
     if value is None:
         return

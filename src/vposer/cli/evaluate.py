@@ -107,16 +107,16 @@ def run(args: argparse.Namespace) -> int:
                       body=args.body,
                       settings=settings, baseline=args.baseline, out_dir=args.output,
                       device=args.device, plots=not args.no_plots)
-    data = result["data"]
+    data = result.data
     held_out = data["split"] + (f" of {data['source']}" if data.get("source") else "")
     print(f"data: {data['prepared_dir']} ({data['train_split']}: {data['n_train']} poses, "
           f"{held_out}: {data['n_evaluated']} of {data['n_split']} poses); "
-          f"body: {result['body']['model_type']}")
-    print(format_table(result["methods"]))
+          f"body: {result.body['model_type']}")
+    print(format_table(result.methods))
     print("data (ref): FID and precision/recall use training vs held-out poses; APD, dNN and "
           "the out-of-range share are those of held-out poses.")
     for line in published_lines():
         print(line)
-    for path in result.get("files", []):
+    for path in result.files or []:
         print(f"wrote {path}")
     return 0

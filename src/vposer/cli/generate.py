@@ -126,10 +126,10 @@ def run(args: argparse.Namespace) -> int:
             check_input(path, "file")
     check_model_and_body(args)
 
-    from ..generate import Options, Settings, generate
+    from ..generate import Options, GenerateSettings, generate
     from ..generate.settings import default_shard_size
     root = "upright" if args.upright_root else "random-yaw" if args.random_yaw else "none"
-    settings = Settings(
+    settings = GenerateSettings(
         n=args.n, shard_size=args.shard_size or default_shard_size(args.outputs), seed=args.seed,
         temperature=args.temperature, truncation=args.truncation, truncation_mode=args.truncation_mode,
         reject_quantile=args.reject_implausible, root=root, mix_ratio=args.mix_ratio,

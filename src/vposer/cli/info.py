@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING, Any
 
 from ._common import MODEL_HELP
+
+if TYPE_CHECKING:
+    from ..model import VPoser
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def describe(model) -> dict:
+def describe(model: VPoser) -> dict[str, Any]:
     from ..posefiles import model_fingerprint
 
     c = model.config

@@ -79,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import vposer
-    from vposer.render import (
-        frame_strip, interpolation_animation, load_pose, save_gif, save_image, save_mp4, save_poses,
-    )
+    from vposer.pipelines import interpolation_animation, load_pose
+    from vposer.posefiles import save_poses
+    from vposer.render import frame_strip, save_gif, save_image, save_mp4
 
     model = load_model_from_args(args)
     body = vposer.load_body(args.body)

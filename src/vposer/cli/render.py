@@ -69,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     created = missing_folders(args.output, args.mesh)
 
     import vposer
-    from vposer.render import body_vertices, export_meshes, pose_grid, save_image, save_poses
+    from vposer.pipelines import body_vertices, pose_grid
+    from vposer.posefiles import save_poses
+    from vposer.render import export_meshes, save_image
 
     model = load_model_from_args(args)
     body = vposer.load_body(args.body)

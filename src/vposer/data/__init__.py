@@ -12,7 +12,8 @@
 Modules: :mod:`.prepared` (the on-disk format), :mod:`.amass` (layout, aliases, split recipes),
 :mod:`.pipeline` (``vposer prepare``), :mod:`.select` (subsampling, de-duplication),
 :mod:`.skeleton` (FK, SMPL rest skeleton), :mod:`.retarget`, :mod:`.mapping` (joint names),
-:mod:`.cmu`, :mod:`.bvh`, :mod:`.quality`, :mod:`.mocap` (``vposer import-mocap``).
+:mod:`.cmu`, :mod:`.bvh`, :mod:`.quality`, :mod:`.mocap` (``vposer import-mocap``),
+:mod:`.summaries` (what ``prepare_amass`` and ``import_mocap`` return and write).
 Exports are imported lazily, so worker processes stay light.
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ _EXPORTS = {
     "load_prepared": "vposer.data.prepared",
     "prepare_amass": "vposer.data.pipeline",
     "import_mocap": "vposer.data.mocap",
+    "PrepareSummary": "vposer.data.summaries",
+    "ImportSummary": "vposer.data.summaries",
     "Skeleton": "vposer.data.skeleton",
     "body_skeleton": "vposer.data.skeleton",
     "forward_kinematics": "vposer.data.skeleton",

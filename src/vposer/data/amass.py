@@ -28,17 +28,16 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from .._archive import ARCHIVE_ERRORS, describe
 from ..errors import ConfigError, InputError, reads_file
+from .._types import PathLike
 
-PathLike = Union[str, os.PathLike]
 
 #: Old AMASS folder names -> current names (matching ignores case, '_' and '-').
-ALIASES: Dict[str, str] = {
+ALIASES: dict[str, str] = {
     "BioMotionLab_NTroje": "BMLrub",
     "MPI_HDM05": "HDM05",
     "SSM_synced": "SSM",
@@ -52,7 +51,7 @@ ALIASES: Dict[str, str] = {
     "BMLhandball": "BMLhandball",
 }
 
-RECIPES: Dict[str, Dict[str, List[str]]] = {
+RECIPES: dict[str, dict[str, list[str]]] = {
     "v2": {"train": ["CMU", "BMLrub_train"], "vald": ["BMLrub_vald"], "test": ["BMLrub_test"]},
     "v1": {"train": ["*"], "vald": ["HumanEva", "HDM05", "SFU", "MoSh"],
            "test": ["Transitions", "SSM"]},
@@ -74,7 +73,7 @@ def canonical_dataset(name: str) -> str:
     return _ALIAS_KEYS.get(_key(name), name)
 
 
-def subject_part(dataset: str, subject: str, fractions: Dict[str, float]) -> str:
+def subject_part(dataset: str, subject: str, fractions: dict[str, float]) -> str:
     """The deterministic part (``train``/``vald``/``test``) of a subject (see the module doc)."""
     digest = hashlib.sha256(f"{canonical_dataset(dataset)}/{subject}".encode()).hexdigest()
     u = int(digest[:16], 16) / 2.0**64
@@ -92,14 +91,14 @@ class SplitRecipe:
         name: the recipe's name (``v2``, ``v1`` or the YAML path).
     """
 
-    splits: Dict[str, List[str]]
-    subject_split: Dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SUBJECT_SPLIT))
+    splits: dict[str, list[str]]
+    subject_split: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SUBJECT_SPLIT))
     name: str = "custom"
 
     def __post_init__(self) -> None:
-        self._whole: Dict[str, str] = {}
-        self._parts: Dict[Tuple[str, str], str] = {}
-        self._rest: Optional[str] = None
+        self._whole: dict[str, str] = {}
+        self._parts: dict[tuple[str, str], str] = {}
+        self._rest: str | None = None
         for split, entries in self.splits.items():
             for entry in entries:
                 if entry == "*":
@@ -116,7 +115,7 @@ class SplitRecipe:
         if sum(self.subject_split.values()) > 1:
             raise ConfigError(f"subject_split fractions sum above 1: {self.subject_split}")
 
-    def assign(self, dataset: str, subject: str) -> Optional[str]:
+    def assign(self, dataset: str, subject: str) -> str | None:
         """The split of a take of ``subject`` in ``dataset``, or None when the recipe omits it."""
         key = _key(canonical_dataset(dataset))
         if key in self._whole:
@@ -175,7 +174,7 @@ def is_ignored(name: str) -> bool:
     return name == "shape.npz" or name.endswith("_stagei.npz")
 
 
-def find_takes(root: PathLike) -> List[Path]:
+def find_takes(root: PathLike) -> list[Path]:
     """Every candidate take under ``root``, as relative paths in sorted (deterministic) order."""
     root = Path(root)
     found = []
@@ -187,7 +186,7 @@ def find_takes(root: PathLike) -> List[Path]:
     return sorted(found, key=lambda p: p.as_posix())
 
 
-def dataset_and_subject(rel: Path) -> Tuple[str, str]:
+def dataset_and_subject(rel: Path) -> tuple[str, str]:
     """(canonical dataset, subject) of a take's path relative to the AMASS root."""
     parts = rel.parts
     dataset = canonical_dataset(parts[0]) if len(parts) > 1 else ""

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -37,13 +37,13 @@ class AmcMotion:
 
     asf: AsfSkeleton
     motion: np.ndarray
-    columns: List[Tuple[str, str]]
+    columns: list[tuple[str, str]]
     fps: float
     path: str
     angle: str = "deg"
     first_frame: int = 1
     fully_specified: bool = False
-    _col: Dict[Tuple[str, str], int] = field(default_factory=dict, init=False, repr=False)
+    _col: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._col = {c: k for k, c in enumerate(self.columns)}
@@ -84,12 +84,12 @@ class AmcMotion:
         with np.errstate(over="ignore"):  # read_amc refuses a file that overflows here
             return pos * self.asf.metres_per_unit
 
-    def global_rotations(self) -> Tuple[np.ndarray, np.ndarray]:
+    def global_rotations(self) -> tuple[np.ndarray, np.ndarray]:
         """``(T, J, 3, 3)`` global rotations and ``(T, J, 3)`` joint positions in metres."""
         return forward_kinematics(self.skeleton, self.local_rotations(), self.root_position())
 
 
-def _tokenise(text: str) -> Tuple[List[bytes], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _tokenise(text: str) -> tuple[list[bytes], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All tokens of ``text`` and, per non-empty line: its first token's index, its token count,
     its 1-based line number and its first byte (vectorised over the whole text)."""
     data = text.encode("utf-8")
@@ -105,7 +105,7 @@ def _tokenise(text: str) -> Tuple[List[bytes], np.ndarray, np.ndarray, np.ndarra
     return tokens, first, counts, line_of[first] + 1, arr[starts[first]]
 
 
-def _amc_header(heads: List[bytes], lines: np.ndarray, path: PathLike) -> Tuple[bool, str]:
+def _amc_header(heads: list[bytes], lines: np.ndarray, path: PathLike) -> tuple[bool, str]:
     """``(fully_specified, angle unit or '')`` from the lines before the first frame."""
     full, angle = False, ""
     for head, no in zip(heads, lines):
@@ -119,7 +119,7 @@ def _amc_header(heads: List[bytes], lines: np.ndarray, path: PathLike) -> Tuple[
     return full, angle
 
 
-def _frame_numbers(heads: List[bytes], lines: np.ndarray, path: PathLike) -> int:
+def _frame_numbers(heads: list[bytes], lines: np.ndarray, path: PathLike) -> int:
     """The first frame number; refuses gaps."""
     big = [k for k, h in enumerate(heads) if len(h) > 15]
     if big:
@@ -133,7 +133,7 @@ def _frame_numbers(heads: List[bytes], lines: np.ndarray, path: PathLike) -> int
     return int(nums[0])
 
 
-def _values(tokens: List[bytes], idx: np.ndarray, line: np.ndarray, path: PathLike
+def _values(tokens: list[bytes], idx: np.ndarray, line: np.ndarray, path: PathLike
             ) -> np.ndarray:
     """Tokens ``idx`` as finite float64 (``line[k]``: the line of token ``k``, for errors)."""
     words = [tokens[i] for i in idx]
@@ -154,7 +154,7 @@ def _values(tokens: List[bytes], idx: np.ndarray, line: np.ndarray, path: PathLi
     return vals
 
 
-def _bone_lines(heads: List[bytes], rows: np.ndarray, counts: np.ndarray, lines: np.ndarray,
+def _bone_lines(heads: list[bytes], rows: np.ndarray, counts: np.ndarray, lines: np.ndarray,
                 asf: AsfSkeleton, path: PathLike) -> np.ndarray:
     """Joint ids (into ``asf.dof``) of the bone lines ``rows``; refuses unknown names and lines
     with the wrong number of values."""
@@ -227,7 +227,7 @@ def _stem(path: PathLike, ext: str) -> str:
     return name[: -len(ext)] if name.endswith(ext) else name.rsplit(".", 1)[0]
 
 
-def pair_asf(amc_path: PathLike, asf_paths: Optional[Sequence[PathLike]] = None) -> Path:
+def pair_asf(amc_path: PathLike, asf_paths: Sequence[PathLike] | None = None) -> Path:
     """The ASF skeleton an AMC file belongs to.
 
     The only one of ``asf_paths`` in the AMC's folder, or else the one whose name (without

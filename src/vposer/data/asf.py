@@ -21,16 +21,15 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from ..errors import InputError, reads_file
 from .skeleton import Skeleton
 from .textfiles import read_text
+from .._types import PathLike
 
-PathLike = Union[str, os.PathLike]
-Record = Tuple[int, List[str]]  # (1-based line number, its tokens)
+Record = tuple[int, list[str]]  # (1-based line number, its tokens)
 
 __all__ = ["AsfBone", "AsfSkeleton", "read_asf", "euler_matrices", "axis_matrix", "INCH"]
 
@@ -39,7 +38,7 @@ BONE_DOFS = ("rx", "ry", "rz", "tx", "ty", "tz", "l")
 _AXIS = {"x": 0, "y": 1, "z": 2}
 
 
-def _fail(path: PathLike, line: Optional[int], message: str) -> InputError:
+def _fail(path: PathLike, line: int | None, message: str) -> InputError:
     return InputError(f"line {line}: {message}" if line else message, path)
 
 
@@ -55,8 +54,8 @@ class AsfBone:
     length: float
     axis: np.ndarray
     axis_order: str
-    dof: List[str]
-    limits: List[Tuple[float, float]]
+    dof: list[str]
+    limits: list[tuple[float, float]]
     line: int
     parent: str = ""
 
@@ -76,13 +75,13 @@ class AsfSkeleton:
     """
 
     skeleton: Skeleton
-    bones: Dict[str, AsfBone]
-    dof: Dict[str, List[str]]
+    bones: dict[str, AsfBone]
+    dof: dict[str, list[str]]
     axes: np.ndarray
     length_unit: float
     angle: str
     mass: float
-    root_order: List[str]
+    root_order: list[str]
     root_axis: str
     root_position: np.ndarray
     root_orientation: np.ndarray
@@ -124,7 +123,7 @@ def axis_matrix(angles: np.ndarray, order: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ ASF
-def _floats(path: PathLike, rec: Record, n: int, words: Optional[List[str]] = None
+def _floats(path: PathLike, rec: Record, n: int, words: list[str] | None = None
             ) -> np.ndarray:
     """Exactly ``n`` finite numbers: ``words``, or else the tokens after the record's key."""
     no, toks = rec
@@ -146,11 +145,11 @@ def _order(path: PathLike, no: int, word: str) -> str:
     return word.upper()
 
 
-def _sections(text: str, path: PathLike) -> Dict[str, List[Record]]:
+def _sections(text: str, path: PathLike) -> dict[str, list[Record]]:
     """Records (non-empty, non-comment lines) by ``:section``; words after a ``:section``
     keyword on its line form a record of their own."""
-    out: Dict[str, List[Record]] = {}
-    current: Optional[List[Record]] = None
+    out: dict[str, list[Record]] = {}
+    current: list[Record] | None = None
     for no, line in enumerate(text.split("\n"), 1):
         toks = line.split()
         if not toks or toks[0].startswith("#"):
@@ -168,7 +167,7 @@ def _sections(text: str, path: PathLike) -> Dict[str, List[Record]]:
     return out
 
 
-def _units(recs: List[Record], path: PathLike) -> Tuple[float, str, float]:
+def _units(recs: list[Record], path: PathLike) -> tuple[float, str, float]:
     length, angle, mass = 1.0, "deg", 1.0
     for no, toks in recs:
         key = toks[0].lower()
@@ -186,7 +185,7 @@ def _units(recs: List[Record], path: PathLike) -> Tuple[float, str, float]:
     return length, angle, mass
 
 
-def _root(recs: List[Record], path: PathLike) -> dict:
+def _root(recs: list[Record], path: PathLike) -> dict:
     out = {"order": ["tx", "ty", "tz", "rx", "ry", "rz"], "axis": "XYZ",
            "position": np.zeros(3), "orientation": np.zeros(3)}
     for no, toks in recs:
@@ -205,7 +204,7 @@ def _root(recs: List[Record], path: PathLike) -> dict:
     return out
 
 
-def _bone(block: Dict[str, Record], begin: int, path: PathLike, to_rad: float) -> AsfBone:
+def _bone(block: dict[str, Record], begin: int, path: PathLike, to_rad: float) -> AsfBone:
     """An :class:`AsfBone` from the records of one ``begin ... end`` block (by key)."""
     for key in ("name", "direction", "length"):
         if key not in block:
@@ -223,7 +222,7 @@ def _bone(block: Dict[str, Record], begin: int, path: PathLike, to_rad: float) -
         if len(toks) != 5:
             raise _fail(path, no, "expected 'axis ax ay az ORDER'")
         axis, order = _floats(path, (no, toks), 3, toks[1:4]) * to_rad, _order(path, no, toks[4])
-    dof: List[str] = []
+    dof: list[str] = []
     if "dof" in block:
         no, toks = block["dof"]
         dof = [t.lower() for t in toks[1:]]
@@ -233,7 +232,7 @@ def _bone(block: Dict[str, Record], begin: int, path: PathLike, to_rad: float) -
                    axis, order, dof, _limits(block.get("limits"), path), begin)
 
 
-def _limits(rec: Optional[Record], path: PathLike) -> List[Tuple[float, float]]:
+def _limits(rec: Record | None, path: PathLike) -> list[tuple[float, float]]:
     try:
         if rec is None:
             return []
@@ -245,9 +244,9 @@ def _limits(rec: Optional[Record], path: PathLike) -> List[Tuple[float, float]]:
     return list(zip(vals[0::2], vals[1::2]))
 
 
-def _bones(recs: List[Record], path: PathLike, to_rad: float) -> Dict[str, AsfBone]:
-    bones: Dict[str, AsfBone] = {}
-    block: Optional[Dict[str, Record]] = None
+def _bones(recs: list[Record], path: PathLike, to_rad: float) -> dict[str, AsfBone]:
+    bones: dict[str, AsfBone] = {}
+    block: dict[str, Record] | None = None
     begin, last = 0, ""
     for no, toks in recs:
         key = toks[0].lower()
@@ -271,10 +270,10 @@ def _bones(recs: List[Record], path: PathLike, to_rad: float) -> Dict[str, AsfBo
     return bones
 
 
-def _hierarchy(recs: List[Record], bones: Dict[str, AsfBone], path: PathLike
-               ) -> Dict[str, List[str]]:
+def _hierarchy(recs: list[Record], bones: dict[str, AsfBone], path: PathLike
+               ) -> dict[str, list[str]]:
     """Children per joint name, in file order; sets each bone's ``parent``."""
-    children: Dict[str, List[str]] = {"root": [], **{b: [] for b in bones}}
+    children: dict[str, list[str]] = {"root": [], **{b: [] for b in bones}}
     for no, toks in recs:
         if len(toks) == 1 and toks[0].lower() in ("begin", "end"):
             continue
@@ -289,8 +288,8 @@ def _hierarchy(recs: List[Record], bones: Dict[str, AsfBone], path: PathLike
     return children
 
 
-def _joint_order(bones: Dict[str, AsfBone], children: Dict[str, List[str]], path: PathLike
-                 ) -> List[str]:
+def _joint_order(bones: dict[str, AsfBone], children: dict[str, list[str]], path: PathLike
+                 ) -> list[str]:
     """Bone names depth-first from the root (parents first); refuses orphans and cycles."""
     order, stack = [], list(reversed(children["root"]))
     while stack:

@@ -11,20 +11,19 @@ pose.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..errors import InputError, reads_file
 from ..fileio import write_text
-from .select import rodrigues
+from ..rotations_np import rodrigues
 from .textfiles import read_text
 from .skeleton import Skeleton, forward_kinematics
+from .._types import PathLike
 
-PathLike = Union[str, os.PathLike]
 
 __all__ = ["BvhMotion", "read_bvh", "write_bvh", "euler_to_matrix", "matrix_to_euler"]
 
@@ -43,16 +42,16 @@ class BvhMotion:
     """
 
     skeleton: Skeleton
-    channels: List[List[str]]
+    channels: list[list[str]]
     motion: np.ndarray
     frame_time: float
-    path: Optional[str] = None
+    path: str | None = None
 
     @property
     def fps(self) -> float:
         return 1.0 / self.frame_time if self.frame_time > 0 else 0.0
 
-    def _columns(self) -> List[Tuple[int, int, str]]:
+    def _columns(self) -> list[tuple[int, int, str]]:
         cols, k = [], 0
         for j, chans in enumerate(self.channels):
             for name in chans:
@@ -81,7 +80,7 @@ class BvhMotion:
                 pos[:, _AXES[name[0]]] = self.motion[:, col]
         return pos
 
-    def global_rotations(self) -> Tuple[np.ndarray, np.ndarray]:
+    def global_rotations(self) -> tuple[np.ndarray, np.ndarray]:
         """``(T, J, 3, 3)`` global rotations and ``(T, J, 3)`` positions."""
         return forward_kinematics(self.skeleton, self.local_rotations(), self.root_position())
 
@@ -148,7 +147,7 @@ class _Tokens:
         if got.upper() != word.upper():
             raise self.error(f"expected '{word}', found '{got}'")
 
-    def floats(self, n: int) -> List[float]:
+    def floats(self, n: int) -> list[float]:
         values = [self.next() for _ in range(n)]
         try:
             out = [float(v) for v in values]
@@ -159,7 +158,7 @@ class _Tokens:
         return out
 
 
-def _parse_joint(tok: _Tokens, name: str, parent: int, out: Dict[str, list], depth: int = 0) -> None:
+def _parse_joint(tok: _Tokens, name: str, parent: int, out: dict[str, list], depth: int = 0) -> None:
     if depth > 1000:
         raise tok.error("joints nested more than 1000 deep")
     index = len(out["names"])
@@ -210,7 +209,7 @@ def read_bvh(path: PathLike) -> BvhMotion:
     tok = _Tokens(lines[:split], 1, str(path))
     tok.expect("HIERARCHY")
     tok.expect("ROOT")
-    out: Dict[str, list] = {"names": [], "parents": [], "offsets": [], "channels": []}
+    out: dict[str, list] = {"names": [], "parents": [], "offsets": [], "channels": []}
     _parse_joint(tok, tok.next(), -1, out)
     if tok.pos != len(tok.items):
         raise InputError(f"line {tok.items[tok.pos][1]}: only one ROOT hierarchy is supported",
@@ -229,7 +228,7 @@ def _header(lines: Sequence[str], k: int, label: str, path: str) -> str:
 
 
 def _parse_motion(lines: Sequence[str], start: int, width: int, path: str
-                  ) -> Tuple[int, float, np.ndarray]:
+                  ) -> tuple[int, float, np.ndarray]:
     """``(frames, frame_time, (frames, width) values)`` of the lines after ``MOTION``."""
     frames_text = _header(lines, start, "Frames", path)
     time_text = _header(lines, start + 1, "Frame Time", path)
@@ -271,9 +270,9 @@ def _numeric(line: str) -> bool:
 
 
 def write_bvh(path: PathLike, skeleton: Skeleton, local: np.ndarray,
-              root_position: Optional[np.ndarray] = None, frame_time: float = 1 / 30,
-              order: str = "ZXY", orders: Optional[Sequence[str]] = None,
-              end_sites: Optional[Dict[int, Sequence[float]]] = None, precision: int = 6) -> None:
+              root_position: np.ndarray | None = None, frame_time: float = 1 / 30,
+              order: str = "ZXY", orders: Sequence[str] | None = None,
+              end_sites: dict[int, Sequence[float]] | None = None, precision: int = 6) -> None:
     """Write a BVH file: 6 channels on the root, 3 rotation channels on every other joint.
 
     Args:
@@ -314,7 +313,7 @@ def write_bvh(path: PathLike, skeleton: Skeleton, local: np.ndarray,
         lines.append(f"{pad}}}")
 
     emit(0, 0)
-    visit: List[int] = []
+    visit: list[int] = []
     _dfs(skeleton, 0, visit)
     cols = [root_position]
     for j in visit:
@@ -325,7 +324,7 @@ def write_bvh(path: PathLike, skeleton: Skeleton, local: np.ndarray,
     write_text(path, "\n".join(lines) + "\n")
 
 
-def _dfs(skeleton: Skeleton, j: int, out: List[int]) -> None:
+def _dfs(skeleton: Skeleton, j: int, out: list[int]) -> None:
     out.append(j)
     for c in skeleton.children(j):
         _dfs(skeleton, c, out)

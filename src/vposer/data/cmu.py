@@ -10,20 +10,19 @@ Forgetting that transpose gives 15-133 degree errors; ``tests/test_data_retarget
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple, Union
+from collections.abc import Iterator
 
 import numpy as np
 
 from .._archive import ARCHIVE_ERRORS, describe
 from ..errors import InputError, reads_file
-from .select import rodrigues
+from ..rotations_np import rodrigues
 from .skeleton import Skeleton, forward_kinematics
+from .._types import PathLike
 
-PathLike = Union[str, os.PathLike]
 
 __all__ = ["CmuData", "load_cmu", "cmu_skeleton", "local_rotations", "row_fk_positions",
            "ROOT_SCALE"]
@@ -38,7 +37,7 @@ class CmuData:
     directory: Path
     skeleton: Skeleton
     fps: float
-    keys: List[str]
+    keys: list[str]
     _npz: object
 
     def take(self, key: str) -> np.ndarray:
@@ -57,7 +56,7 @@ class CmuData:
                              f"finite (T, {width})", where)
         return frames
 
-    def takes(self) -> Iterator[Tuple[str, np.ndarray]]:
+    def takes(self) -> Iterator[tuple[str, np.ndarray]]:
         for key in self.keys:
             yield key, self.take(key)
 
@@ -68,7 +67,7 @@ def _natural(key: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", key)]
 
 
-def cmu_skeleton(spec: Dict) -> Skeleton:
+def cmu_skeleton(spec: dict) -> Skeleton:
     """The 38-joint skeleton of ``skeleton.json`` (offsets in its units, root at the origin)."""
     return Skeleton(spec["joints"], spec["parents"], np.asarray(spec["offsets"], dtype=np.float64))
 
@@ -132,7 +131,7 @@ def local_rotations(frames: np.ndarray) -> np.ndarray:
     return rodrigues(-frames[:, 3:].reshape(len(frames), -1, 3))
 
 
-def column_fk(skeleton: Skeleton, frames: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def column_fk(skeleton: Skeleton, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column-convention globals ``C_i = G_i^T`` (T, J, 3, 3) and positions (T, J, 3)."""
     frames = np.asarray(frames, dtype=np.float64)
     return forward_kinematics(skeleton, local_rotations(frames), ROOT_SCALE * frames[:, :3])
@@ -159,7 +158,7 @@ def row_fk_positions(skeleton: Skeleton, frames: np.ndarray) -> np.ndarray:
     return pos
 
 
-def take_action(key: str) -> Tuple[str, str]:
+def take_action(key: str) -> tuple[str, str]:
     """``(source split, action)`` of a take key ``train/<action>/<take>``."""
     parts = key.split("/")
     return (parts[0], parts[1]) if len(parts) >= 3 else ("", parts[0])

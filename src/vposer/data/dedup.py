@@ -13,15 +13,14 @@ candidate pairs are checked joint by joint.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .select import rodrigues
+from ..constants import NUM_JOINTS
+from ..rotations_np import rodrigues
 
-__all__ = ["pose_features", "dedup_against", "near_any", "NUM_BODY_JOINTS"]
+__all__ = ["pose_features", "dedup_against", "near_any"]
 
-NUM_BODY_JOINTS = 21
 _BLOCK = 1024          # query poses per block
 _PAIR_BATCH = 200_000  # candidate pairs checked joint by joint at once
 
@@ -29,22 +28,22 @@ _PAIR_BATCH = 200_000  # candidate pairs checked joint by joint at once
 def pose_features(pose_body: np.ndarray) -> np.ndarray:
     """``(n, 63)`` axis-angle body poses -> ``(n, 189)`` float32 flattened rotation matrices."""
     n = len(pose_body)
-    mats = rodrigues(np.asarray(pose_body, dtype=np.float64).reshape(n, NUM_BODY_JOINTS, 3))
-    return mats.reshape(n, NUM_BODY_JOINTS * 9).astype(np.float32)
+    mats = rodrigues(np.asarray(pose_body, dtype=np.float64).reshape(n, NUM_JOINTS, 3))
+    return mats.reshape(n, NUM_JOINTS * 9).astype(np.float32)
 
 
-def _limits(threshold: float) -> Tuple[float, float]:
+def _limits(threshold: float) -> tuple[float, float]:
     """(per-joint trace lower bound, whole-pose dot-product lower bound) at ``threshold``."""
     cos = float(np.cos(min(float(threshold), np.pi)))
     per_joint = 1.0 + 2.0 * cos                       # tr(A^T B) of one joint
     # sum_j |A_j - B_j|^2 = 6 * 21 - 2 * dot  <=  21 * 4 (1 - cos)  <=>  dot >= 21 (1 + 2 cos)
     # (minus a little for float32 rounding: the features hold rotation matrices to ~1e-7, so
     # a trace to ~1e-6, and an angle t to ~1e-6 / (2 sin t) rad: 4e-5 rad at t = 0.013)
-    return per_joint - 1e-6, NUM_BODY_JOINTS * per_joint - 1e-4
+    return per_joint - 1e-6, NUM_JOINTS * per_joint - 1e-4
 
 
 def _near_pairs(query: np.ndarray, ref: np.ndarray, threshold: float
-                ) -> Tuple[np.ndarray, np.ndarray]:
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs ``(i, j)`` with ``query[i]`` a near-duplicate of ``ref[j]``."""
     joint_limit, dot_limit = _limits(threshold)
     dots = query @ ref.T
@@ -53,8 +52,8 @@ def _near_pairs(query: np.ndarray, ref: np.ndarray, threshold: float
         return qi, rj
     keep = np.empty(len(qi), dtype=bool)
     for s in range(0, len(qi), _PAIR_BATCH):
-        a = query[qi[s:s + _PAIR_BATCH]].reshape(-1, NUM_BODY_JOINTS, 9)
-        b = ref[rj[s:s + _PAIR_BATCH]].reshape(-1, NUM_BODY_JOINTS, 9)
+        a = query[qi[s:s + _PAIR_BATCH]].reshape(-1, NUM_JOINTS, 9)
+        b = ref[rj[s:s + _PAIR_BATCH]].reshape(-1, NUM_JOINTS, 9)
         traces = np.einsum("pjk,pjk->pj", a.astype(np.float64), b)
         keep[s:s + _PAIR_BATCH] = traces.min(axis=1) >= joint_limit
     return qi[keep], rj[keep]
@@ -71,8 +70,8 @@ def near_any(query: np.ndarray, ref: np.ndarray, threshold: float) -> np.ndarray
     return out
 
 
-def dedup_against(features: np.ndarray, threshold: float, reference: Optional[np.ndarray] = None
-                  ) -> Tuple[np.ndarray, np.ndarray]:
+def dedup_against(features: np.ndarray, threshold: float, reference: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy de-duplication in order, also against a fixed reference set.
 
     Args:
@@ -94,7 +93,7 @@ def dedup_against(features: np.ndarray, threshold: float, reference: Optional[np
         near_ref = near_any(features, reference, threshold)
         keep[near_ref] = False
         reason[near_ref] = 1
-    kept_blocks: List[np.ndarray] = []
+    kept_blocks: list[np.ndarray] = []
     for s in range(0, n, _BLOCK):
         idx = np.arange(s, min(n, s + _BLOCK))
         idx = idx[keep[idx]]

@@ -21,16 +21,16 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, reads_file
-from .select import rodrigues
+from ..rotations_np import rodrigues
 from .skeleton import Skeleton, forward_kinematics
 from .textfiles import read_text
+from .._types import PathLike
 
-PathLike = Union[str, os.PathLike]
 
 __all__ = ["DeepMimicCharacter", "DeepMimicMotion", "read_character", "read_deepmimic",
            "is_character", "is_motion", "JOINT_WIDTHS", "quaternion_to_matrix"]
@@ -65,13 +65,13 @@ class DeepMimicCharacter:
     """
 
     skeleton: Skeleton
-    types: List[str]
+    types: list[str]
     starts: np.ndarray
     width: int
     limits: np.ndarray
     path: str
 
-    def quaternion_columns(self) -> List[Tuple[int, int]]:
+    def quaternion_columns(self) -> list[tuple[int, int]]:
         """``(joint, first column)`` of every quaternion (``w x y z``) in a frame."""
         return [(j, int(s) + (3 if k == "none" else 0)) for j, (k, s) in
                 enumerate(zip(self.types, self.starts)) if k in ("none", "spherical")]
@@ -93,7 +93,7 @@ class DeepMimicMotion:
     frames: np.ndarray
     fps: float
     path: str
-    loop: Optional[str] = None
+    loop: str | None = None
 
     @property
     def skeleton(self) -> Skeleton:
@@ -127,7 +127,7 @@ class DeepMimicMotion:
                 local[:, j] = rodrigues(self.frames[:, start, None] * np.array([0.0, 0.0, 1.0]))
         return local
 
-    def global_rotations(self) -> Tuple[np.ndarray, np.ndarray]:
+    def global_rotations(self) -> tuple[np.ndarray, np.ndarray]:
         """``(T, J, 3, 3)`` global rotations and ``(T, J, 3)`` positions (file axes, metres)."""
         return forward_kinematics(self.skeleton, self.local_rotations(), self.root_position())
 
@@ -160,7 +160,7 @@ def _load_json(path: PathLike) -> Any:
         raise InputError(f"not valid JSON: {exc}", path) from None
 
 
-def _number(value: Any, what: str, path: PathLike, default: Optional[float] = None) -> float:
+def _number(value: Any, what: str, path: PathLike, default: float | None = None) -> float:
     """A finite JSON number (not a bool); ``default`` when ``value`` is None and one is given."""
     if value is None and default is not None:
         return default
@@ -178,7 +178,7 @@ def _int(value: Any, what: str, path: PathLike) -> int:
     return value
 
 
-def _joint(entry: Any, k: int, path: PathLike) -> Tuple[int, str, str, int, List[float], list]:
+def _joint(entry: Any, k: int, path: PathLike) -> tuple[int, str, str, int, list[float], list]:
     """``(id, name, type, parent, offset, limits)`` of one ``Skeleton.Joints`` entry."""
     if not isinstance(entry, dict):
         raise InputError(f"Skeleton.Joints[{k}] is not an object", path)
@@ -202,7 +202,7 @@ def _joint(entry: Any, k: int, path: PathLike) -> Tuple[int, str, str, int, List
     return jid, name, kind, parent, offset, limits
 
 
-def _check_tree(ids: List[int], names: List[str], kinds: List[str], parents: List[int],
+def _check_tree(ids: list[int], names: list[str], kinds: list[str], parents: list[int],
                 path: PathLike) -> None:
     """IDs 0..J-1, unique names, one root (ID 0, type none), parents before their children."""
     if sorted(ids) != list(range(len(ids))):

@@ -23,17 +23,16 @@
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any
 
 from ..errors import ConfigError, InputError, reads_file
 from .mapping import load_mapping_file
 from .mocap import SourceSpec
 from .sources import SourceOptions
 from .splits import SplitRule
+from .._types import PathLike
 
-PathLike = Union[str, os.PathLike]
 
 __all__ = ["read_recipe"]
 
@@ -48,7 +47,7 @@ def _number(value: Any, what: str, path: Path) -> float:
     return float(value)
 
 
-def _fps(value: Any, where: str, path: Path) -> Union[None, float, Dict[str, float]]:
+def _fps(value: Any, where: str, path: Path) -> None | float | dict[str, float]:
     if value is None:
         return None
     if isinstance(value, dict):
@@ -99,7 +98,7 @@ def _source(entry: Any, k: int, base: Path, path: Path) -> SourceSpec:
 
 
 @reads_file
-def read_recipe(path: PathLike) -> Tuple[List[SourceSpec], Dict[str, float]]:
+def read_recipe(path: PathLike) -> tuple[list[SourceSpec], dict[str, float]]:
     """The sources of a recipe file and its settings (``target_fps``, ``dedup_threshold``).
 
     Raises:

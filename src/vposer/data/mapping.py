@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from ..errors import InputError, reads_file
 from .skeleton import SMPL_JOINTS
@@ -42,7 +42,7 @@ from .skeleton import SMPL_JOINTS
 __all__ = ["PROFILES", "resolve_mapping", "normalise_name", "load_mapping_file"]
 
 
-def _sides(table: Dict[str, Sequence[str]]) -> Dict[str, List[str]]:
+def _sides(table: dict[str, Sequence[str]]) -> dict[str, list[str]]:
     """Expand ``{'L_Hip': ['Left{}UpLeg']}``-style side templates: ``{L}``/``{R}`` placeholders."""
     out = {}
     for joint, names in table.items():
@@ -55,7 +55,7 @@ def _sides(table: Dict[str, Sequence[str]]) -> Dict[str, List[str]]:
     return out
 
 
-PROFILES: Dict[str, Dict[str, List[str]]] = {
+PROFILES: dict[str, dict[str, list[str]]] = {
     "smpl": _sides({
         "pelvis": ["pelvis"], "Spine1": ["Spine1", "spine1"],
         "Spine2": ["Spine2", "spine2"], "Spine3": ["Spine3", "spine3"], "Neck": ["Neck", "neck"],
@@ -114,8 +114,8 @@ def normalise_name(name: str) -> str:
     return re.sub(r"[_\-:\s]", "", name).lower()
 
 
-def _match(profile: Dict[str, List[str]], names: Sequence[str]) -> Dict[str, int]:
-    lookup: Dict[str, int] = {}
+def _match(profile: dict[str, list[str]], names: Sequence[str]) -> dict[str, int]:
+    lookup: dict[str, int] = {}
     for i, name in enumerate(names):
         lookup.setdefault(normalise_name(name), i)
     found = {}
@@ -127,8 +127,8 @@ def _match(profile: Dict[str, List[str]], names: Sequence[str]) -> Dict[str, int
     return found
 
 
-def resolve_mapping(names: Sequence[str], mapping: Optional[Dict[str, str]] = None,
-                    profile: Optional[str] = None, where: str = "") -> Tuple[List[int], str]:
+def resolve_mapping(names: Sequence[str], mapping: dict[str, str] | None = None,
+                    profile: str | None = None, where: str = "") -> tuple[list[int], str]:
     """Source joint index for each of SMPL's 22 joints.
 
     Args:
@@ -160,7 +160,7 @@ def resolve_mapping(names: Sequence[str], mapping: Optional[Dict[str, str]] = No
 
 
 @reads_file
-def load_mapping_file(path: str) -> Dict[str, str]:
+def load_mapping_file(path: str) -> dict[str, str]:
     """A user mapping JSON ``{SMPL joint name: source joint name}``."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .._types import PathLike
 from ..errors import InputError
 from .dedup import dedup_against, near_any, pose_features
 from .prepared import FORMAT_VERSION, SplitWriter, atomic_output_dir, write_json_atomic
@@ -31,8 +34,11 @@ from .select import subsample_indices
 from .skeleton import SMPL_JOINTS, Skeleton, body_skeleton, forward_kinematics
 from .sources import MocapTake, SourceOptions, TakeFile, find_takes, read_take
 from .splits import SplitRule, assign_splits
+from .summaries import ImportSummary
 
-PathLike = Union[str, os.PathLike]
+if TYPE_CHECKING:
+    from ..body import BodyModel
+
 
 __all__ = ["SourceSpec", "import_mocap", "format_report", "format_counts"]
 
@@ -62,8 +68,8 @@ class _Retargeted:
     root_orient: np.ndarray   # (n, 3)
 
 
-def _as_specs(sources: Union[PathLike, SourceSpec, Sequence[Union[PathLike, SourceSpec]]],
-              options: SourceOptions, rule: SplitRule) -> List[SourceSpec]:
+def _as_specs(sources: PathLike | SourceSpec | Sequence[PathLike | SourceSpec],
+              options: SourceOptions, rule: SplitRule) -> list[SourceSpec]:
     """Sources as specs (plain paths take ``options`` and ``rule``), with unique names."""
     if isinstance(sources, (str, os.PathLike, SourceSpec)):
         sources = [sources]
@@ -71,7 +77,7 @@ def _as_specs(sources: Union[PathLike, SourceSpec, Sequence[Union[PathLike, Sour
              for s in sources]
     if not specs:
         raise InputError("no sources given")
-    names: Dict[str, int] = {}
+    names: dict[str, int] = {}
     for spec in specs:  # unique source names: cmu, cmu-2, ...
         path = Path(spec.path)
         base = spec.options.name or (path.name if path.is_dir() else path.name.split(".")[0])
@@ -80,15 +86,18 @@ def _as_specs(sources: Union[PathLike, SourceSpec, Sequence[Union[PathLike, Sour
     return specs
 
 
-def import_mocap(sources: Union[PathLike, SourceSpec, Sequence[Union[PathLike, SourceSpec]]],
-                 out: PathLike, body: Any = None, target_fps: float = 30.0,
-                 val_takes: Optional[float] = None, test_takes: Optional[float] = None,
-                 dedup_threshold: float = 0.0, mapping: Optional[Dict[str, str]] = None,
-                 split: str = "train", fps: Optional[float] = None,
-                 asf: Optional[PathLike] = None, character: Optional[PathLike] = None,
-                 strict: bool = False, progress: Optional[bool] = None,
-                 log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+def import_mocap(sources: PathLike | SourceSpec | Sequence[PathLike | SourceSpec],
+                 out: PathLike, body: BodyModel | PathLike | None = None, target_fps: float = 30.0,
+                 val_takes: float | None = None, test_takes: float | None = None,
+                 dedup_threshold: float = 0.0, mapping: dict[str, str] | None = None,
+                 split: str = "train", fps: float | None = None,
+                 asf: PathLike | None = None, character: PathLike | None = None,
+                 strict: bool = False, progress: bool | None = None,
+                 log: Callable[[str], None] | None = None) -> ImportSummary:
     """Retarget motion capture to SMPL body poses and write one prepared directory.
+
+    Steps: find the takes of every source, split them by take groups, read and retarget each
+    take, remove near-duplicates, write the splits, summarise.
 
     Args:
         sources: paths (files or folders) and/or :class:`SourceSpec` (per-source settings, as a
@@ -107,87 +116,123 @@ def import_mocap(sources: Union[PathLike, SourceSpec, Sequence[Union[PathLike, S
         progress: tqdm bar (None: when stderr is a terminal); log: where warnings go.
 
     Returns:
-        The summary (also in ``out/summary.json``; the quality reports in ``out/quality.json``).
+        The summary, an :class:`~vposer.data.summaries.ImportSummary` (also in
+        ``out/summary.json``; the quality reports in ``out/quality.json``).
     """
-    from tqdm import tqdm
-
     log = log or (lambda msg: print(msg, file=sys.stderr))
     specs = _as_specs(sources, SourceOptions(None, fps, mapping, asf, character),
                       SplitRule(test=test_takes or 0.0, val=val_takes or 0.0, default=split))
     target = body_skeleton(body)
-    skipped: List[Dict[str, str]] = []
-    takes: List[TakeFile] = []
+    skipped: list[dict[str, str]] = []
+    takes = _find_all_takes(specs, strict, skipped, log)
+    splits, groups = assign_splits(takes, {s.options.name: s.rule for s in specs})
+    with atomic_output_dir(out) as tmp:
+        run = _retarget_all(takes, splits, {s.options.name: s.options for s in specs}, target,
+                            target_fps, strict, skipped, log, progress)
+        if not run.results:
+            raise InputError("no takes could be read", specs[0].path)
+        dedup = _dedup(run.results, dedup_threshold)
+        counts = _write_splits(tmp, run.results, dedup["keep"])
+        report = {"all": _merged_quality(run.quality), "per_source": {
+            name: q.to_json() for name, q in run.quality.items()}}
+        take_groups = [[f"{takes[i].source}/{takes[i].rel}" for i in g]
+                       for g in groups if len(g) > 1]
+        summary = _summary(specs, body, target_fps, dedup_threshold, counts, take_groups, dedup,
+                           run, skipped, report)
+        write_json_atomic(tmp / "quality.json", report)
+        write_json_atomic(tmp / "summary.json", summary.to_json())
+    return summary
+
+
+def _find_all_takes(specs: list[SourceSpec], strict: bool, skipped: list[dict[str, str]],
+                    log: Callable[[str], None]) -> list[TakeFile]:
+    """Step 1: the takes of every source (unreadable files listed in ``skipped`` unless
+    ``strict``)."""
+    takes: list[TakeFile] = []
     for spec in specs:
         takes += find_takes(spec.path, spec.options, None if strict else skipped)
     for entry in skipped:
         log(f"warning: skipped {entry['dataset']}/{entry['path']}: {entry['reason']}")
     if not takes:
         raise InputError("no takes could be read", specs[0].path)
-    options = {s.options.name: s.options for s in specs}
-    splits, groups = assign_splits(takes, {s.options.name: s.rule for s in specs})
+    return takes
 
-    with atomic_output_dir(out) as tmp:
-        results: List[_Retargeted] = []
-        quality: Dict[str, QualityReport] = {}
-        describe: Dict[str, Any] = {}
-        retargeters: Dict[bytes, Retargeter] = {}
-        cache: Dict[Any, Any] = {}
-        bar = tqdm(total=len(takes), unit="take", desc="import-mocap",
-                   disable=None if progress is None else not progress)
-        for take, sp in zip(takes, splits):
-            bar.update(1)
-            try:
-                mocap = read_take(take, options[take.source], cache)
-            except InputError as exc:
-                if strict:
-                    raise
-                # a skeleton file's problem names that file; the take's own, just the problem
-                reason = exc.problem if exc.path == str(take.path) else str(exc)
-                log(f"warning: skipped {take.path}: {reason}")
-                skipped.append({"dataset": take.source, "path": take.rel, "reason": reason})
-                continue
-            results.append(_retarget(mocap, sp, target, target_fps, retargeters, quality,
-                                     describe))
-        bar.close()
-        if not results:
-            raise InputError("no takes could be read", specs[0].path)
-        dedup = _dedup(results, dedup_threshold)
-        counts = _write_splits(tmp, results, dedup["keep"])
-        report = {"all": _merged_quality(quality), "per_source": {
-            name: q.to_json() for name, q in quality.items()}}
-        from .. import __version__
 
-        summary = {
-            "format_version": FORMAT_VERSION,
-            "vposer_version": __version__,
-            "kind": "mocap",
-            "sources": [{"name": s.options.name, "path": str(Path(s.path).resolve()),
-                         "fps_override": s.options.fps, "split_rule": vars(s.rule) | {
-                             "groups": [list(g) for g in s.rule.groups]}}
-                        for s in specs],
-            "settings": {"body": _body_label(body), "target_fps": target_fps,
-                         "dedup_threshold_rad": dedup_threshold,
-                         "split_rule": "per source folder (CMU: per action), take groups sorted "
-                                       "by sha256 of their first take; test, then vald"},
-            "splits": counts,
-            "take_groups": [[f"{takes[i].source}/{takes[i].rel}" for i in g]
-                            for g in groups if len(g) > 1],
-            "dedup": {k: v for k, v in dedup.items() if k != "keep"},
-            "retarget": describe,
-            "skipped": skipped,
-            "quality": {name: {"chord_deg": q["chord_deg"]["groups"],
-                               "bone_direction_max_deg": q["bone_direction_deg"]["all"]["max"],
-                               "frames": q["frames"]}
-                        for name, q in report["per_source"].items()},
-        }
-        write_json_atomic(tmp / "quality.json", report)
-        write_json_atomic(tmp / "summary.json", summary)
-    return summary
+@dataclass
+class _Retargeting:
+    """What step 2 gives: the retargeted takes, quality reports per source, and per source and
+    skeleton profile the joint mapping (``describe``)."""
+
+    results: list[_Retargeted] = field(default_factory=list)
+    quality: dict[str, QualityReport] = field(default_factory=dict)
+    describe: dict[str, Any] = field(default_factory=dict)
+
+
+def _retarget_all(takes: list[TakeFile], splits: Sequence[str], options: dict[str, SourceOptions],
+                  target: Skeleton, target_fps: float, strict: bool,
+                  skipped: list[dict[str, str]], log: Callable[[str], None],
+                  progress: bool | None) -> _Retargeting:
+    """Step 2: read and retarget every take (a take that cannot be read is skipped and listed,
+    or stops the import when ``strict``)."""
+    from tqdm import tqdm
+
+    run = _Retargeting()
+    retargeters: dict[bytes, Retargeter] = {}
+    cache: dict[Any, Any] = {}
+    bar = tqdm(total=len(takes), unit="take", desc="import-mocap",
+               disable=None if progress is None else not progress)
+    for take, sp in zip(takes, splits):
+        bar.update(1)
+        try:
+            mocap = read_take(take, options[take.source], cache)
+        except InputError as exc:
+            if strict:
+                raise
+            # a skeleton file's problem names that file; the take's own, just the problem
+            reason = exc.problem if exc.path == str(take.path) else str(exc)
+            log(f"warning: skipped {take.path}: {reason}")
+            skipped.append({"dataset": take.source, "path": take.rel, "reason": reason})
+            continue
+        run.results.append(_retarget(mocap, sp, target, target_fps, retargeters, run.quality,
+                                     run.describe))
+    bar.close()
+    return run
+
+
+def _summary(specs: list[SourceSpec], body: Any, target_fps: float, dedup_threshold: float,
+             counts: dict[str, Any], take_groups: list[list[str]], dedup: dict[str, Any],
+             run: _Retargeting, skipped: list[dict[str, str]],
+             report: dict[str, Any]) -> ImportSummary:
+    """Step 5: the summary of the import (``summary.json``)."""
+    from .._version import __version__
+
+    return ImportSummary(
+        format_version=FORMAT_VERSION,
+        vposer_version=__version__,
+        kind="mocap",
+        sources=[{"name": s.options.name, "path": str(Path(s.path).resolve()),
+                  "fps_override": s.options.fps, "split_rule": vars(s.rule) | {
+                      "groups": [list(g) for g in s.rule.groups]}}
+                 for s in specs],
+        settings={"body": _body_label(body), "target_fps": target_fps,
+                  "dedup_threshold_rad": dedup_threshold,
+                  "split_rule": "per source folder (CMU: per action), take groups sorted "
+                                "by sha256 of their first take; test, then vald"},
+        splits=counts,
+        take_groups=take_groups,
+        dedup={k: v for k, v in dedup.items() if k != "keep"},
+        retarget=run.describe,
+        skipped=skipped,
+        quality={name: {"chord_deg": q["chord_deg"]["groups"],
+                        "bone_direction_max_deg": q["bone_direction_deg"]["all"]["max"],
+                        "frames": q["frames"]}
+                 for name, q in report["per_source"].items()},
+    )
 
 
 def _retarget(mocap: MocapTake, split: str, target: Skeleton, target_fps: float,
-              cache: Dict[bytes, Retargeter], quality: Dict[str, QualityReport],
-              describe: Dict[str, Any]) -> _Retargeted:
+              cache: dict[bytes, Retargeter], quality: dict[str, QualityReport],
+              describe: dict[str, Any]) -> _Retargeted:
     take = mocap.file
     sk = mocap.skeleton
     key = ("|".join(sk.names) + repr(list(mocap.mapping))).encode() + sk.offsets.tobytes()
@@ -210,11 +255,11 @@ def _retarget(mocap: MocapTake, split: str, target: Skeleton, target_fps: float,
                        res.pose_body[idx], res.root_orient[idx])
 
 
-def _dedup(results: List[_Retargeted], threshold: float) -> Dict[str, Any]:
+def _dedup(results: list[_Retargeted], threshold: float) -> dict[str, Any]:
     """Which kept frames survive: test poses all; vald, then train, de-duplicated in take order
     against the test poses, the poses kept before them and each other."""
     keep = [np.ones(len(r.frames), dtype=bool) for r in results]
-    stats: Dict[str, Any] = {"threshold_rad": threshold}
+    stats: dict[str, Any] = {"threshold_rad": threshold}
     if threshold <= 0:
         stats["leakage_check"] = "off (no threshold)"
         return {"keep": keep, **stats}
@@ -245,10 +290,10 @@ def _dedup(results: List[_Retargeted], threshold: float) -> Dict[str, Any]:
     return {"keep": keep, **stats}
 
 
-def _write_splits(tmp: Path, results: List[_Retargeted], keep: List[np.ndarray]
-                  ) -> Dict[str, Any]:
-    writers: Dict[str, SplitWriter] = {}
-    counts: Dict[str, Dict[str, Any]] = {}
+def _write_splits(tmp: Path, results: list[_Retargeted], keep: list[np.ndarray]
+                  ) -> dict[str, Any]:
+    writers: dict[str, SplitWriter] = {}
+    counts: dict[str, dict[str, Any]] = {}
     for r, mask in zip(results, keep):
         writer = writers.get(r.split) or writers.setdefault(r.split, SplitWriter(tmp / r.split))
         t = r.take
@@ -273,7 +318,7 @@ def _write_splits(tmp: Path, results: List[_Retargeted], keep: List[np.ndarray]
     return out
 
 
-def _merged_quality(quality: Dict[str, QualityReport]) -> dict:
+def _merged_quality(quality: dict[str, QualityReport]) -> dict:
     merged = QualityReport()
     for q in quality.values():
         merged.merge_from(q)
@@ -288,7 +333,7 @@ def _body_label(body: Any) -> str:
     return type(body).__name__
 
 
-def format_counts(summary: Dict[str, Any]) -> str:
+def format_counts(summary: Mapping[str, Any]) -> str:
     """Frames per split, source and action."""
     lines = [f"{'split':<6} {'source':<16} {'action':<18} {'takes':>5} {'source':>8} {'kept':>8}"]
     for sp, row in summary["splits"].items():
@@ -310,7 +355,7 @@ def format_counts(summary: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def format_report(summary: Dict[str, Any], quality: Optional[Dict[str, Any]] = None) -> str:
+def format_report(summary: Mapping[str, Any], quality: dict[str, Any] | None = None) -> str:
     """Counts, then the retargeting quality of each source (from ``quality.json``)."""
     lines = [format_counts(summary)]
     for name, q in (quality or {}).get("per_source", {}).items():

@@ -7,24 +7,26 @@ stays bounded by a few takes, and a restarted run rebuilds the same bytes.
 """
 from __future__ import annotations
 
-import os
 import sys
 from collections import deque
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from collections.abc import Mapping
+from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from ..errors import InputError
 from . import amass
 from .prepared import FORMAT_VERSION, SplitWriter, atomic_output_dir, write_json_atomic
 from .select import dedup_indices, subsample_indices
+from .summaries import PrepareSummary
+from .._types import PathLike
 
-PathLike = Union[str, os.PathLike]
 
 __all__ = ["prepare_amass", "ordered_map", "process_take", "format_summary"]
 
 
-def process_take(root: str, rel: str, target_fps: float, dedup: float) -> Dict[str, Any]:
+def process_take(root: str, rel: str, target_fps: float, dedup: float) -> dict[str, Any]:
     """Read, subsample and de-duplicate one take (run in a worker).
 
     Returns a dict with ``rel``, ``ok``; when ok: ``fps``, ``model``, ``source`` (frames in the
@@ -70,7 +72,7 @@ def ordered_map(fn: Callable[..., Any], jobs: Iterable[Sequence[Any]], workers: 
             yield result
 
 
-def _count(table: Dict[str, Any], key: str, res: Dict[str, Any]) -> None:
+def _count(table: dict[str, Any], key: str, res: dict[str, Any]) -> None:
     row = table.setdefault(key, {"files": 0, "frames_source": 0, "frames_subsampled": 0,
                                  "frames": 0})
     row["files"] += 1
@@ -79,11 +81,12 @@ def _count(table: Dict[str, Any], key: str, res: Dict[str, Any]) -> None:
     row["frames"] += len(res["frames"])
 
 
-def prepare_amass(root: PathLike, out: PathLike, recipe: Union[str, amass.SplitRecipe] = "v2",
+def prepare_amass(root: PathLike, out: PathLike, recipe: str | amass.SplitRecipe = "v2",
                   target_fps: float = 30.0, dedup_threshold: float = 0.0, workers: int = 1,
-                  progress: Optional[bool] = None, log: Callable[[str], None] = None
-                  ) -> Dict[str, Any]:
-    """Prepare an AMASS tree; returns the summary also written to ``out/summary.json``.
+                  progress: bool | None = None, log: Callable[[str], None] | None = None
+                  ) -> PrepareSummary:
+    """Prepare an AMASS tree; returns the summary also written to ``out/summary.json`` (a
+    :class:`~vposer.data.summaries.PrepareSummary`).
 
     Args:
         root: the AMASS root (``<dataset>/<subject>/*.npz``).
@@ -95,7 +98,7 @@ def prepare_amass(root: PathLike, out: PathLike, recipe: Union[str, amass.SplitR
         progress: show a tqdm bar (None: when stderr is a terminal).
         log: where warnings go (default: stderr).
     """
-    from .. import __version__
+    from .._version import __version__
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     root = Path(root)
@@ -115,9 +118,9 @@ def prepare_amass(root: PathLike, out: PathLike, recipe: Union[str, amass.SplitR
         else:
             jobs.append((rel, dataset, subject, split))
 
-    per_split: Dict[str, Dict[str, Any]] = {}
-    per_dataset: Dict[str, Dict[str, Any]] = {}
-    skipped: List[Dict[str, str]] = []
+    per_split: dict[str, dict[str, Any]] = {}
+    per_dataset: dict[str, dict[str, Any]] = {}
+    skipped: list[dict[str, str]] = []
     with atomic_output_dir(out) as tmp:
         writers = {name: SplitWriter(tmp / name) for name in recipe.splits}
         from tqdm import tqdm
@@ -140,31 +143,31 @@ def prepare_amass(root: PathLike, out: PathLike, recipe: Union[str, amass.SplitR
         bar.close()
         for writer in writers.values():
             writer.close()
-        summary = {
-            "format_version": FORMAT_VERSION,
-            "vposer_version": __version__,
-            "kind": "amass",
-            "source": str(root.resolve()),
-            "settings": {"recipe": recipe.to_json(), "target_fps": target_fps,
-                         "dedup_threshold_rad": dedup_threshold},
-            "splits": {name: per_split.get(name, _empty()) for name in recipe.splits},
-            "datasets": per_dataset,
-            "unused_files": unused,
-            "skipped": skipped,
-        }
-        write_json_atomic(tmp / "summary.json", summary)
+        summary = PrepareSummary(
+            format_version=FORMAT_VERSION,
+            vposer_version=__version__,
+            kind="amass",
+            source=str(root.resolve()),
+            settings={"recipe": recipe.to_json(), "target_fps": target_fps,
+                      "dedup_threshold_rad": dedup_threshold},
+            splits={name: per_split.get(name, _empty()) for name in recipe.splits},
+            datasets=per_dataset,
+            unused_files=unused,
+            skipped=skipped,
+        )
+        write_json_atomic(tmp / "summary.json", summary.to_json())
     return summary
 
 
-def _empty() -> Dict[str, int]:
+def _empty() -> dict[str, int]:
     return {"files": 0, "frames_source": 0, "frames_subsampled": 0, "frames": 0}
 
 
-def _no_bar(progress: Optional[bool]) -> Optional[bool]:
+def _no_bar(progress: bool | None) -> bool | None:
     return None if progress is None else not progress
 
 
-def format_summary(summary: Dict[str, Any]) -> str:
+def format_summary(summary: Mapping[str, Any]) -> str:
     """A plain-text table of frames per dataset and split (before and after)."""
     lines = [f"{'dataset':<20} {'split':<8} {'files':>6} {'source':>11} {'subsampled':>11} "
              f"{'kept':>11}"]

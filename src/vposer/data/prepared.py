@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import InputError, OutputError
-from ..fileio import check_writable, write_json
+from .._types import PathLike
+from ..errors import InputError
+from ..fileio import atomic_folder, write_json
 
-PathLike = Union[str, os.PathLike]
 
 FORMAT_VERSION = 1
 SPLIT_ALIASES = {"val": "vald", "valid": "vald", "validation": "vald"}
@@ -46,7 +45,7 @@ __all__ = [
 ]
 
 
-def _npy_header(dtype: np.dtype, shape: Tuple[int, ...]) -> bytes:
+def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
     """A version-1.0 ``.npy`` header padded to exactly ``_HEADER_BYTES`` bytes."""
     text = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (
         np.lib.format.dtype_to_descr(dtype), tuple(int(s) for s in shape))
@@ -68,7 +67,7 @@ class NpyAppender:
         dtype: element type (rows are cast to it).
     """
 
-    def __init__(self, path: PathLike, row_shape: Tuple[int, ...], dtype: Any = np.float32):
+    def __init__(self, path: PathLike, row_shape: tuple[int, ...], dtype: Any = np.float32):
         self.path = Path(path)
         self.row_shape = tuple(row_shape)
         self.dtype = np.dtype(dtype)
@@ -104,9 +103,9 @@ class SplitWriter:
         self.pose = NpyAppender(self.directory / "pose_body.npy", (63,), np.float32)
         self.root = NpyAppender(self.directory / "root_orient.npy", (3,), np.float32)
         self.prov = NpyAppender(self.directory / "provenance.npy", (2,), np.int32)
-        self.files: List[Dict[str, Any]] = []
+        self.files: list[dict[str, Any]] = []
 
-    def add(self, entry: Dict[str, Any], pose_body: np.ndarray, root_orient: np.ndarray,
+    def add(self, entry: dict[str, Any], pose_body: np.ndarray, root_orient: np.ndarray,
             frames: np.ndarray) -> None:
         """Add one source take: its files.json entry and its kept rows.
 
@@ -137,67 +136,9 @@ def write_json_atomic(path: PathLike, value: Any) -> None:
     write_json(path, value)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-class atomic_output_dir:
-    """Context manager: build an output directory in a temporary sibling, then rename it in place.
-
-    An existing prepared directory (one holding ``summary.json``) or an empty one is replaced;
-    any other existing non-empty directory is refused, so user files are never clobbered. On an
-    exception the temporary folder is removed and ``out`` is left as it was. The old directory is
-    set aside (``.NAME.old-PID``) for the instant between the two renames; if the process dies
-    there, the next run puts it back.
-    """
-
-    def __init__(self, out: PathLike):
-        self.out = Path(out)
-
-    def __enter__(self) -> Path:
-        out = self.out
-        self._recover()
-        if out.exists() and not out.is_dir():
-            raise InputError("exists and is not a directory", out)
-        if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").exists():
-            raise InputError("exists, is not empty and is not a prepared directory; "
-                             "refusing to overwrite", out)
-        check_writable(out / "summary.json")
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-        except OSError as exc:
-            raise OutputError(f"cannot write here ({exc.strerror or exc})", out) from None
-        os.chmod(self.tmp, 0o777 & ~_umask())  # mkdtemp makes it private
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        old = None
-        if self.out.exists():
-            old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
-            os.replace(self.out, old)
-        os.replace(self.tmp, self.out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-    def _recover(self) -> None:
-        """Tidy up after an interrupted run: remove unfinished outputs (``.NAME.tmp-*``); put
-        back a previous output set aside (``.NAME.old-*``) if the new one never replaced it."""
-        out = self.out
-        if not out.parent.is_dir():
-            return
-        for stale in out.parent.glob(f".{out.name}.tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        for old in sorted(out.parent.glob(f".{out.name}.old-*")):
-            if out.exists():
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(old, out)
+#: Builds a prepared folder aside and renames it into place (:class:`vposer.fileio.atomic_folder`,
+#: which replaces only a folder holding ``summary.json``).
+atomic_output_dir = atomic_folder
 
 
 @dataclass
@@ -216,12 +157,12 @@ class PreparedSplit:
     pose_body: np.ndarray
     root_orient: np.ndarray
     provenance: np.ndarray
-    files: List[Dict[str, Any]]
+    files: list[dict[str, Any]]
 
     def __len__(self) -> int:
         return int(self.pose_body.shape[0])
 
-    def rows_of(self, datasets: Union[str, Sequence[str]]) -> np.ndarray:
+    def rows_of(self, datasets: str | Sequence[str]) -> np.ndarray:
         """``(n,)`` indices of the rows from some sources (``files.json``'s ``dataset``): one
         name, a comma-separated list or a sequence of names.
 
@@ -239,7 +180,7 @@ class PreparedSplit:
         files = np.flatnonzero(np.isin(names, wanted))
         return np.flatnonzero(np.isin(np.asarray(self.provenance[:, 0]), files))
 
-    def trace(self, i: int) -> Tuple[str, int]:
+    def trace(self, i: int) -> tuple[str, int]:
         """The source of row ``i``: (file path or take key, frame index in that take)."""
         file_index, frame = (int(v) for v in self.provenance[i])
         return self.files[file_index]["path"], frame
@@ -275,7 +216,7 @@ def load_prepared(out_dir: PathLike, split: str) -> PreparedSplit:
     return PreparedSplit(name, pose, root_orient, prov, files)
 
 
-def read_summary(out_dir: PathLike) -> Optional[Dict[str, Any]]:
+def read_summary(out_dir: PathLike) -> dict[str, Any] | None:
     """The ``summary.json`` of a prepared directory, or None when absent."""
     path = Path(out_dir) / "summary.json"
     return json.loads(path.read_text()) if path.exists() else None

@@ -14,7 +14,6 @@ recipe, computed independently of the transposed path used for retargeting).
 """
 from __future__ import annotations
 
-from typing import Dict, List
 
 import numpy as np
 
@@ -43,7 +42,7 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def frame_errors(rt: Retargeter, smpl_pos: np.ndarray, source_pos: np.ndarray
-                 ) -> Dict[str, Dict[str, np.ndarray]]:
+                 ) -> dict[str, dict[str, np.ndarray]]:
     """Per-frame errors (degrees) of one take.
 
     Args:
@@ -87,7 +86,7 @@ class _Running:
         bins = np.clip(np.floor(values / _BIN).astype(np.int64), 0, _BINS - 1)
         self.hist += np.bincount(bins, minlength=_BINS)
 
-    def merge(self, other: "_Running") -> "_Running":
+    def merge(self, other: _Running) -> _Running:
         out = _Running()
         out.count, out.total = self.count + other.count, self.total + other.total
         out.max, out.hist = max(self.max, other.max), self.hist + other.hist
@@ -97,7 +96,7 @@ class _Running:
     def mean(self) -> float:
         return self.total / self.count if self.count else float("nan")
 
-    def stats(self) -> Dict[str, float]:
+    def stats(self) -> dict[str, float]:
         if not self.count:
             return {"mean": float("nan"), "p95": float("nan"), "max": float("nan")}
         k = int(np.searchsorted(np.cumsum(self.hist), 0.95 * self.count))
@@ -110,11 +109,11 @@ class QualityReport:
     :meth:`to_json` summarises them."""
 
     def __init__(self) -> None:
-        self._bones: Dict[str, _Running] = {}
-        self._chords: Dict[str, _Running] = {}
-        self._actions: Dict[str, Dict[str, _Running]] = {}
+        self._bones: dict[str, _Running] = {}
+        self._chords: dict[str, _Running] = {}
+        self._actions: dict[str, dict[str, _Running]] = {}
 
-    def add(self, action: str, errors: Dict[str, Dict[str, np.ndarray]]) -> None:
+    def add(self, action: str, errors: dict[str, dict[str, np.ndarray]]) -> None:
         for name, err in errors["bones"].items():
             self._bones.setdefault(name, _Running()).add(err)
         per_action = self._actions.setdefault(action, {})
@@ -122,7 +121,7 @@ class QualityReport:
             self._chords.setdefault(name, _Running()).add(err)
             per_action.setdefault(name, _Running()).add(err)
 
-    def merge_from(self, other: "QualityReport") -> None:
+    def merge_from(self, other: QualityReport) -> None:
         """Add another report's frames to this one (e.g. several sources into one)."""
         for mine, theirs in ((self._bones, other._bones), (self._chords, other._chords)):
             for name, run in theirs.items():
@@ -134,7 +133,7 @@ class QualityReport:
                     else run.merge(_Running())
 
     @staticmethod
-    def _group(table: Dict[str, _Running], names: List[str]) -> _Running:
+    def _group(table: dict[str, _Running], names: list[str]) -> _Running:
         out = _Running()
         for name in names:
             if name in table:

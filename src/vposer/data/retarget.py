@@ -24,11 +24,11 @@ identity: it stays at rest (:meth:`Retargeter.at_rest` lists them).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 
-from .select import log_map, rodrigues
+from ..rotations_np import log_map, rodrigues
 from .skeleton import SMPL_JOINTS, SMPL_PARENTS, Skeleton
 
 __all__ = ["Retargeter", "Retargeted", "smallest_rotation", "world_alignment", "BONE_END",
@@ -126,7 +126,7 @@ class Retargeter:
 
     @classmethod
     def build(cls, source: Skeleton, target: Skeleton, mapping: Sequence[int],
-              world: Union[str, np.ndarray] = "auto") -> "Retargeter":
+              world: str | np.ndarray = "auto") -> Retargeter:
         """Compute the rest alignments (once per source skeleton)."""
         mapping = np.asarray(mapping, dtype=np.int64)
         src_rest = source.rest_positions()

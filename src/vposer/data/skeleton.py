@@ -10,7 +10,8 @@ The SMPL rest skeleton comes from the body model in use (:func:`body_skeleton`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,7 +27,7 @@ SMPL_JOINTS = (
 SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
 
 
-def tree_levels(parents: Sequence[int]) -> List[np.ndarray]:
+def tree_levels(parents: Sequence[int]) -> list[np.ndarray]:
     """Joint indices grouped by depth: ``[roots, their children, ...]``."""
     depth = np.zeros(len(parents), dtype=np.int64)
     for i, p in enumerate(parents):  # parents precede children (checked by Skeleton)
@@ -45,10 +46,10 @@ class Skeleton:
             position).
     """
 
-    names: List[str]
+    names: list[str]
     parents: np.ndarray
     offsets: np.ndarray
-    levels: List[np.ndarray] = field(init=False, repr=False)
+    levels: list[np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.names = [str(n) for n in self.names]
@@ -70,12 +71,12 @@ class Skeleton:
         """``(J, 3)`` rest joint positions."""
         return forward_kinematics(self, np.broadcast_to(np.eye(3), (1, len(self), 3, 3)))[1][0]
 
-    def children(self, j: int) -> List[int]:
+    def children(self, j: int) -> list[int]:
         return [int(c) for c in np.flatnonzero(self.parents == j)]
 
     @classmethod
     def from_positions(cls, names: Sequence[str], parents: Sequence[int],
-                       positions: np.ndarray) -> "Skeleton":
+                       positions: np.ndarray) -> Skeleton:
         """A skeleton from rest joint positions ``(J, 3)`` (e.g. a body model's joints)."""
         pos = np.asarray(positions, dtype=np.float64)
         par = np.asarray(parents, dtype=np.int64)
@@ -84,8 +85,8 @@ class Skeleton:
 
 
 def forward_kinematics(skeleton: Skeleton, local: np.ndarray,
-                       root_position: Optional[np.ndarray] = None
-                       ) -> Tuple[np.ndarray, np.ndarray]:
+                       root_position: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Global rotations and positions from local rotations, one batched step per tree level.
 
     Args:
@@ -114,7 +115,7 @@ def forward_kinematics(skeleton: Skeleton, local: np.ndarray,
     return glob, pos
 
 
-def body_skeleton(body: Any = None) -> Skeleton:
+def body_skeleton(body: Any = None) -> Skeleton:  # duck-typed: see the list below
     """SMPL's 22-joint rest skeleton from the body model in use.
 
     Args:
@@ -135,7 +136,7 @@ def body_skeleton(body: Any = None) -> Skeleton:
     return Skeleton.from_positions(SMPL_JOINTS, parents, joints)
 
 
-def _rest_joints(body: Any) -> Tuple[np.ndarray, np.ndarray]:
+def _rest_joints(body: Any) -> tuple[np.ndarray, np.ndarray]:
     if body is None or isinstance(body, str) or hasattr(body, "__fspath__"):
         from ..body import load_body
 

@@ -16,10 +16,10 @@ rotations and positions), which :mod:`vposer.data.mocap` retargets.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,8 +27,8 @@ from ..errors import InputError
 from .mapping import resolve_mapping
 from .skeleton import Skeleton
 from .textfiles import plain_name, read_text
+from .._types import PathLike
 
-PathLike = Union[str, os.PathLike]
 
 __all__ = ["MocapTake", "SourceOptions", "TakeFile", "find_takes", "read_take"]
 
@@ -51,11 +51,11 @@ class SourceOptions:
         character: the DeepMimic character of every motion file (default: found beside it).
     """
 
-    name: Optional[str] = None
-    fps: Union[None, float, Dict[str, float]] = None
-    mapping: Optional[Dict[str, str]] = None
-    asf: Optional[PathLike] = None
-    character: Optional[PathLike] = None
+    name: str | None = None
+    fps: None | float | dict[str, float] = None
+    mapping: dict[str, str] | None = None
+    asf: PathLike | None = None
+    character: PathLike | None = None
 
     def rate_for(self, rel: str, own: float) -> float:
         """The frame rate of the take at ``rel`` (relative path in the source), given its own."""
@@ -93,7 +93,7 @@ class TakeFile:
     fmt: str
     folder: str
     source_split: str = ""
-    skeleton_file: Optional[Path] = None
+    skeleton_file: Path | None = None
 
 
 @dataclass
@@ -116,15 +116,15 @@ class MocapTake:
     profile: str
     global_rot: np.ndarray
     positions: np.ndarray
-    extra: Dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _source_name(path: Path, options: SourceOptions) -> str:
     return options.name or (path.name if path.is_dir() else Path(plain_name(path)).stem)
 
 
-def find_takes(source: PathLike, options: Optional[SourceOptions] = None,
-               skipped: Optional[List[Dict[str, str]]] = None) -> List[TakeFile]:
+def find_takes(source: PathLike, options: SourceOptions | None = None,
+               skipped: list[dict[str, str]] | None = None) -> list[TakeFile]:
     """Every take under ``source``, in sorted order, formats told and skeleton files paired.
 
     Files that cannot be classified or paired (a JSON that does not parse, an AMC without an
@@ -144,15 +144,15 @@ def find_takes(source: PathLike, options: Optional[SourceOptions] = None,
     files = [root] if root.is_file() else sorted(
         p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     base = root.parent if root.is_file() else root
-    by_kind: Dict[str, List[Path]] = {"bvh": [], "amc": [], "asf": [], "json": []}
+    by_kind: dict[str, list[Path]] = {"bvh": [], "amc": [], "asf": [], "json": []}
     for path in files:
         suffix = Path(plain_name(path)).suffix
         kind = SUFFIXES.get(suffix) or ("asf" if suffix == ".asf" else None)
         if kind:
             by_kind[kind].append(path)
-    takes: List[TakeFile] = []
+    takes: list[TakeFile] = []
 
-    def add(path: Path, fmt: str, skeleton_file: Optional[Path] = None) -> None:
+    def add(path: Path, fmt: str, skeleton_file: Path | None = None) -> None:
         rel = path.relative_to(base).as_posix()
         folder = Path(rel).parent.as_posix()
         takes.append(TakeFile(name, root, path, rel, fmt, "" if folder == "." else folder,
@@ -187,7 +187,7 @@ def find_takes(source: PathLike, options: Optional[SourceOptions] = None,
     return takes
 
 
-def _cmu_takes(root: Path, name: str) -> List[TakeFile]:
+def _cmu_takes(root: Path, name: str) -> list[TakeFile]:
     from . import cmu as cmu_io
 
     data = cmu_io.load_cmu(root)
@@ -242,7 +242,7 @@ def _pair_character(motion: Path, characters: Sequence[Path], root: Path) -> Pat
                      "give one with --character", motion)
 
 
-def read_take(take: TakeFile, options: Optional[SourceOptions] = None, cache: Optional[dict] = None
+def read_take(take: TakeFile, options: SourceOptions | None = None, cache: dict | None = None
               ) -> MocapTake:
     """Read one take and resolve its joint mapping.
 

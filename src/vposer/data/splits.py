@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from .sources import TakeFile
 
@@ -40,7 +40,7 @@ class SplitRule:
     val: float = 0.0
     default: str = "train"
     groups: Sequence[Sequence[str]] = field(default_factory=list)
-    take_id: Optional[str] = None
+    take_id: str | None = None
 
 
 def take_stem(rel: str) -> str:
@@ -78,8 +78,8 @@ def _sha(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def assign_splits(takes: Sequence[TakeFile], rules: Dict[str, SplitRule]
-                  ) -> Tuple[List[str], List[List[int]]]:
+def assign_splits(takes: Sequence[TakeFile], rules: dict[str, SplitRule]
+                  ) -> tuple[list[str], list[list[int]]]:
     """The split of every take.
 
     Args:
@@ -91,8 +91,8 @@ def assign_splits(takes: Sequence[TakeFile], rules: Dict[str, SplitRule]
     """
     n = len(takes)
     union = _Union(n)
-    by_stem: Dict[Tuple[str, str], int] = {}
-    by_id: Dict[str, int] = {}
+    by_stem: dict[tuple[str, str], int] = {}
+    by_id: dict[str, int] = {}
     for i, take in enumerate(takes):
         rule = rules.get(take.source, SplitRule())
         stem = take_stem(take.rel)
@@ -108,18 +108,18 @@ def assign_splits(takes: Sequence[TakeFile], rules: Dict[str, SplitRule]
             members = [by_stem[(source, name)] for name in names if (source, name) in by_stem]
             for m in members[1:]:
                 union.join(members[0], m)
-    groups: Dict[int, List[int]] = {}
+    groups: dict[int, list[int]] = {}
     for i in range(n):
         groups.setdefault(union.find(i), []).append(i)
-    fixed: Dict[int, str] = {}
+    fixed: dict[int, str] = {}
     for lead, members in groups.items():
         own = {takes[m].source_split for m in members if takes[m].source_split}
         if own:
             fixed[lead] = "test" if "test" in own else sorted(own)[0]
-    strata: Dict[Tuple[str, str], List[int]] = {}
+    strata: dict[tuple[str, str], list[int]] = {}
     for lead in groups:  # leads are the groups' first takes, in take order
         strata.setdefault((takes[lead].source, takes[lead].folder), []).append(lead)
-    split_of: Dict[int, str] = {}
+    split_of: dict[int, str] = {}
     for (source, _), leads in strata.items():
         rule = rules.get(source, SplitRule())
         free = sorted((g for g in leads if g not in fixed), key=lambda g: _sha(takes[g].rel))

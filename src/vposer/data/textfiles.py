@@ -7,14 +7,12 @@ Every motion-capture reader (BVH, ASF/AMC, DeepMimic JSON) goes through :func:`r
 from __future__ import annotations
 
 import gzip
-import os
 import zlib
 from pathlib import Path
-from typing import Union
 
 from ..errors import InputError, reads_file
+from .._types import PathLike
 
-PathLike = Union[str, os.PathLike]
 
 __all__ = ["read_text", "plain_name", "MAX_TEXT_BYTES"]
 

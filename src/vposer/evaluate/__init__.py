@@ -24,10 +24,10 @@ from .metrics import (
 from .neighbours import knn_radii, nearest_neighbour_distance, precision_recall_coverage
 from .pipeline import EvalSettings, Evaluator
 from .plausibility import RotationRanges
-from .run import evaluate
+from .run import EvaluationResult, evaluate
 
 __all__ = [
-    "EvalSettings", "Evaluator", "GMMPrior", "JointPositions", "RotationRanges",
+    "EvalSettings", "EvaluationResult", "Evaluator", "GMMPrior", "JointPositions", "RotationRanges",
     "active_units", "average_pairwise_distance", "evaluate", "frechet_distance",
     "frechet_distance_from_stats", "gaussian_fit", "joint_geodesic_deg", "joint_quaternions",
     "kl_per_dim", "knn_radii", "nearest_neighbour_distance", "precision_recall_coverage",

@@ -10,9 +10,9 @@ from torch import Tensor
 
 from ..body import BodyModel, lbs
 from ..model.vposer import as_pose_batch
+from ..constants import NUM_BODY_JOINTS
 from ..rotations import axis_angle_to_matrix, axis_angle_to_quaternion
 
-NUM_BODY_JOINTS = 22  # pelvis + the 21 joints of pose_body
 
 __all__ = ["NUM_BODY_JOINTS", "JointPositions", "body_joint_names", "joint_quaternions"]
 

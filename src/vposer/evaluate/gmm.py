@@ -18,7 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import InputError, PathLike, VPoserError
+from .._types import PathLike
+from .._torchtools import make_generator
+from ..errors import InputError, VPoserError
 from ..model.vposer import as_pose_batch
 
 __all__ = ["GMMPrior"]
@@ -78,16 +80,19 @@ class GMMPrior:
     def n_components(self) -> int:
         return int(self.weights.shape[0])
 
-    def sample(self, n: int, seed: int | None = None,
+    def sample(self, n: int, seed: int | None = 0,
                generator: torch.Generator | None = None) -> Tensor:
         """``(n, 63)`` float32 poses: a component by weight, then ``mean + L eps`` (``L L^T = cov``).
 
-        Drawn on the CPU with a seeded generator, so a seed gives the same poses everywhere.
+        Drawn on the CPU with a seeded generator (default seed 0), so a seed gives the same
+        poses everywhere; ``seed=None`` draws from torch's global generator (the package's rule,
+        :mod:`vposer._torchtools`). Give ``generator`` to draw from it instead.
         """
         if n < 0:
             raise InputError(f"the number of samples must be >= 0, got {n}")
-        if generator is None:
-            generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        if generator is not None:
+            seed = None  # an explicit generator wins, as before
+        generator = make_generator(seed, generator)
         comp = torch.multinomial(self.weights.double(), n, replacement=True, generator=generator)
         eps = torch.randn(n, self.means.shape[1], dtype=torch.float64, generator=generator)
         chol = torch.linalg.cholesky(self.covariances.double())  # (K, 63, 63)

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import OutputError, PathLike, VPoserError
+from .._types import PathLike
+from ..errors import OutputError, VPoserError
 from ..fileio import atomic_path, check_writable, write_json
 from ..runtime import FORMAT, FORMAT_VERSION, GRAPHS, MANIFEST_NAME, sha256_file
 
@@ -59,7 +60,7 @@ def _require_onnx() -> Any:
     return onnx
 
 
-def _source(model: "VPoser") -> dict[str, Any]:
+def _source(model: VPoser) -> dict[str, Any]:
     """Where the weights came from, with the SHA-256 of the source file when there is one."""
     from ..posefiles import model_fingerprint
 
@@ -77,7 +78,7 @@ def _source(model: "VPoser") -> dict[str, Any]:
     return out
 
 
-def _graphs(model: "VPoser", opset: int) -> dict[str, Any]:
+def _graphs(model: VPoser, opset: int) -> dict[str, Any]:
     from .onnx_graphs import decoder_model, encoder_model
     from .weights import decoder_weights, encoder_weights
 
@@ -88,7 +89,7 @@ def _graphs(model: "VPoser", opset: int) -> dict[str, Any]:
             "encoder": encoder_model(encoder_weights(model), opset, doc)}
 
 
-def check_agreement(model: "VPoser", folder: PathLike, n: int = 1024, seed: int = 0) -> dict[str, float]:
+def check_agreement(model: VPoser, folder: PathLike, n: int = 1024, seed: int = 0) -> dict[str, float]:
     """Max absolute differences between ``model`` (torch, eval mode) and the export in ``folder``
     (ONNX Runtime): ``{"matrices", "axis_angle"}`` on ``n`` standard normal codes, ``{"mean",
     "scale"}`` on the poses they decode to."""
@@ -108,7 +109,7 @@ def check_agreement(model: "VPoser", folder: PathLike, n: int = 1024, seed: int 
             "mean": diff(enc.mean, post.mean), "scale": diff(enc.stddev, post.stddev)}
 
 
-def export_onnx(model: "VPoser", output: PathLike, opset: Optional[int] = None) -> Path:
+def export_onnx(model: VPoser, output: PathLike, opset: int | None = None) -> Path:
     """Export ``model`` as ONNX into the folder ``output``, as it computes in eval mode (batch
     norm with its running statistics, no dropout), in float32 whatever its dtype and device.
 
@@ -124,7 +125,7 @@ def export_onnx(model: "VPoser", output: PathLike, opset: Optional[int] = None) 
         VPoserError: onnx is not installed, or the model's layers are not a VPoser layout.
         OutputError: the folder cannot be written.
     """
-    from .. import __version__
+    from .._version import __version__
     from .onnx_graphs import DEFAULT_OPSET, OPSET_RANGE
 
     onnx = _require_onnx()

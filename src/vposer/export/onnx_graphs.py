@@ -30,7 +30,8 @@ and the two heads: the mean, and ``max(softplus(.), 1e-12)`` (the scale of the `
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 

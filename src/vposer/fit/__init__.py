@@ -15,7 +15,8 @@
 
 Modules: :mod:`.targets` (what to fit and the target file format), :mod:`.camera`, :mod:`.robust`,
 :mod:`.points` (joints and marker vertices without skinning the whole mesh), :mod:`.init`,
-:mod:`.optim` (staged L-BFGS / Adam), :mod:`.fitting`, :mod:`.likelihood`, :mod:`.completion`,
+:mod:`.optim` (staged L-BFGS / Adam), :mod:`.fitting`, :mod:`.completion` (the likelihood is the
+model's: :mod:`vposer.model.likelihood`, re-exported here and as :mod:`.likelihood`),
 :mod:`.overlay` (pictures).
 """
 from __future__ import annotations
@@ -36,10 +37,10 @@ _EXPORTS = {
     "OptimizerSettings": "vposer.fit.optim",
     "run_stage": "vposer.fit.optim",
     "BodyPoints": "vposer.fit.points",
-    "log_likelihood": "vposer.fit.likelihood",
-    "elbo": "vposer.fit.likelihood",
-    "calibrate_threshold": "vposer.fit.likelihood",
-    "ObservationModel": "vposer.fit.likelihood",
+    "log_likelihood": "vposer.model.likelihood",
+    "elbo": "vposer.model.likelihood",
+    "calibrate_threshold": "vposer.model.likelihood",
+    "ObservationModel": "vposer.model.likelihood",
     "Completion": "vposer.fit.completion",
     "complete": "vposer.fit.completion",
     "complete_positions": "vposer.fit.completion",

@@ -8,7 +8,7 @@ batch, or one per sample.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -40,7 +40,7 @@ class PinholeCamera:
     t: Tensor
 
     @classmethod
-    def create(cls, K: Any, R: Optional[Any] = None, t: Optional[Any] = None,
+    def create(cls, K: Any, R: Any | None = None, t: Any | None = None,
                dtype: torch.dtype = torch.float32) -> PinholeCamera:
         """Check and convert; ``R`` defaults to the identity and ``t`` to zero."""
         k = _as(K, (3, 3), "K", dtype)
@@ -50,11 +50,11 @@ class PinholeCamera:
         tt = _as(torch.zeros(3) if t is None else t, (3,), "t", dtype)
         return cls(k, r, tt)
 
-    def to(self, device: Any = None, dtype: Optional[torch.dtype] = None) -> PinholeCamera:
+    def to(self, device: Any = None, dtype: torch.dtype | None = None) -> PinholeCamera:
         return PinholeCamera(self.K.to(device, dtype), self.R.to(device, dtype),
                              self.t.to(device, dtype))
 
-    def batch_size(self) -> Optional[int]:
+    def batch_size(self) -> int | None:
         """The number of per-sample cameras, or None for one shared camera."""
         sizes = {x.shape[0] for x, nd in ((self.K, 3), (self.R, 3), (self.t, 2)) if x.ndim == nd}
         if len(sizes) > 1:

@@ -7,14 +7,14 @@ start from it and minimise::
     E_k(z) = sum_{j known} theta_j(z)^2 / (2 sigma^2) + |z - a_k|^2 / 2
 
 ``theta_j`` is the geodesic angle between the decoded and the given rotation of joint ``j``;
-``sigma`` the observation scale of :mod:`vposer.fit.likelihood`. For a linear-Gaussian model the
+``sigma`` the observation scale of :mod:`vposer.model.likelihood`. For a linear-Gaussian model the
 minimisers are exact samples of the posterior ``p(z | known joints)``; here they are an
 approximation that keeps what matters: the known joints are matched as well as the prior allows,
 and the directions of the latent space that do not affect them stay as random as the prior
 makes them, so the ``K`` completions differ where the data leave freedom. (Plain optimisation
 from random starts with the ``|z|^2`` prior collapses to one answer.) Minimisation is batched
-Levenberg-Marquardt over the ``K`` codes (:func:`fit_rotations`). Completions are scored with
-:func:`~vposer.fit.likelihood.log_likelihood`, half of its draws around each completion's code:
+Levenberg-Marquardt over the ``K`` codes (:func:`~vposer.model.likelihood.fit_rotations`). Completions are scored with
+:func:`~vposer.model.likelihood.log_likelihood`, half of its draws around each completion's code:
 the encoder alone can guess badly for decoded poses far from the training data, which makes the
 estimate needlessly loose.
 
@@ -24,17 +24,16 @@ with :func:`~vposer.fit.fit`, its prior term centred on the anchors.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from ..body import BodyModel
 from ..errors import InputError
-from ..model.vposer import as_pose_batch
-from ..rotations import axis_angle_to_matrix, geodesic_distance, matrix_to_axis_angle
-from .fitting import frozen
-from .likelihood import DEFAULT_SAMPLES, DEFAULT_SIGMA, log_likelihood
-from .lm import levenberg_marquardt
+from ..model.likelihood import DEFAULT_SAMPLES, DEFAULT_SIGMA, fit_rotations, log_likelihood
+from ..model.vposer import VPoser, as_pose_batch
+from ..rotations import axis_angle_to_matrix, geodesic_distance
 
 __all__ = ["Completion", "complete", "complete_positions", "fit_rotations"]
 
@@ -63,7 +62,7 @@ class Completion:
     iterations: int
 
 
-def _anchors(model: Any, k: int, seed: int, temperature: float) -> Tensor:
+def _anchors(model: VPoser, k: int, seed: int, temperature: float) -> Tensor:
     if k < 1:
         raise InputError(f"the number of completions must be >= 1, got {k}")
     return model.sample_latent(k, seed=seed, temperature=temperature)
@@ -78,49 +77,7 @@ def _mask(mask: Any) -> Tensor:
     return m
 
 
-def fit_rotations(model: Any, rotations: Tensor, known: Tensor, anchors: Tensor,
-                  sigma: float = DEFAULT_SIGMA, max_iters: int = 50, rtol: float = 1e-6,
-                  start: Optional[Tensor] = None) -> tuple[Tensor, int]:
-    """Latent codes whose decoded joints match given rotations, batched.
-
-    Minimises ``sum_{j known} theta_j^2 / (2 sigma^2) + |z - a|^2 / 2`` per row with
-    Levenberg-Marquardt, starting at the anchor ``a``.
-
-    Args:
-        rotations: ``(N, 21, 3, 3)`` target rotations (only the known joints are read).
-        known: ``(21,)`` booleans, the same joints for every row.
-        anchors: ``(N, D)`` prior centres (and starting points unless ``start`` is given).
-
-    Returns:
-        ``(z (N, D), iterations)``.
-    """
-    ref = next(model.parameters())
-    idx = known.reshape(-1).nonzero().squeeze(1).to(ref.device)
-    target = rotations.to(ref).index_select(1, idx)  # (N, J, 3, 3)
-    anchors = anchors.to(ref)
-    inv_sigma = 1.0 / float(sigma)
-
-    def residual_of(z: Tensor, rows: Tensor, copies: int) -> Tensor:
-        mats = model.decode(z).matrices.index_select(1, idx)
-        tgt = target[rows].repeat(copies, 1, 1, 1)
-        rel = tgt.transpose(-1, -2) @ mats  # from the given to the decoded rotation
-        offset = z - anchors[rows].repeat(copies, 1)
-        return (0.5 ** 0.5) * torch.cat(
-            [inv_sigma * matrix_to_axis_angle(rel).reshape(z.shape[0], -1), offset], 1)
-
-    def cost(rows: Tensor, z: Tensor) -> Tensor:
-        return residual_of(z, rows, 1).square().sum(1)
-
-    def residuals(rows: Tensor, z: Tensor) -> Any:
-        return lambda zz: residual_of(zz, rows, zz.shape[0] // len(rows))
-
-    with frozen(model):
-        x0 = anchors.clone() if start is None else start.to(ref).clone()
-        z, its, _, _, _ = levenberg_marquardt(x0, cost, residuals, max_iters, rtol)
-    return z, its
-
-
-def complete(model: Any, pose: Any, mask: Any, k: int = 5, seed: int = 0,
+def complete(model: VPoser, pose: Any, mask: Any, k: int = 5, seed: int = 0,
              sigma: float = DEFAULT_SIGMA, temperature: float = DEFAULT_TEMPERATURE,
              max_iters: int = 50, score_samples: int = DEFAULT_SAMPLES) -> Completion:
     """``k`` plausible completions of a pose whose joints ``mask`` are known.
@@ -156,9 +113,9 @@ def complete(model: Any, pose: Any, mask: Any, k: int = 5, seed: int = 0,
     return Completion(poses, z, scores, err, its)
 
 
-def complete_positions(model: Any, body: Any, joints: Any, mask: Any, k: int = 5, seed: int = 0,
+def complete_positions(model: VPoser, body: BodyModel, joints: Any, mask: Any, k: int = 5, seed: int = 0,
                        temperature: float = DEFAULT_TEMPERATURE,
-                       stages: Optional[list] = None,
+                       stages: list | None = None,
                        score_samples: int = DEFAULT_SAMPLES) -> Completion:
     """``k`` plausible poses whose joints ``mask`` sit at the given positions.
 

@@ -23,7 +23,7 @@ Procedure (defaults):
    the MAP under isotropic Gaussian target noise of ``sqrt(w)`` per coordinate (same weight for
    ``betas``): 3D targets (metres) ``w`` = 1e-2 then 1e-5 (10 cm, then 3 mm); 2D keypoints
    (pixels) 400, 60, 5 (20, 8, 2 px);
-4. optimiser: batched Levenberg-Marquardt (``'lm'``, :mod:`vposer.fit.lm`; at most 100
+4. optimiser: batched Levenberg-Marquardt (``'lm'``, :mod:`vposer.model.lm`; at most 100
    iterations a stage, per-sample relative tolerance 1e-4), or ``'lbfgs'`` (strong Wolfe, 500
    iterations, tolerance 1e-6 on the batch's objective) or ``'adam'`` (lr 0.02, 500 steps);
 5. ``restarts > 1``: the whole fit is repeated from ``restarts - 1`` more initial codes drawn
@@ -42,14 +42,17 @@ size. On a GPU both run the whole batch at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .._torchtools import frozen
 from ..body import BodyModel
 from ..errors import InputError
+from ..model import VPoser
 from .init import align_3d, camera_guess, yaw_hypotheses
 from .optim import OptimizerSettings, StageReport, run_stage
 from .points import BodyPoints
@@ -113,26 +116,6 @@ class FitResult:
         return out
 
 
-class frozen:
-    """Context manager: the model's parameters stop requiring gradients, in eval mode."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.model = model
-
-    def __enter__(self) -> torch.nn.Module:
-        self.flags = [p.requires_grad for p in self.model.parameters()]
-        self.training = self.model.training
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-        self.model.eval()
-        return self.model
-
-    def __exit__(self, *exc: Any) -> None:
-        for p, f in zip(self.model.parameters(), self.flags):
-            p.requires_grad_(f)
-        self.model.train(self.training)
-
-
 def _check_stages(stages: Sequence[Mapping[str, float]]) -> list[dict[str, float]]:
     out = []
     for i, s in enumerate(stages):
@@ -153,12 +136,12 @@ class _Problem:
     order, each optional (``z`` absent: the pose is ``fixed_mats``).
     """
 
-    def __init__(self, model: Any, points: BodyPoints, targets: Targets, rho: Penalty,
-                 layout: Sequence[tuple[str, int]], fixed_mats: Optional[Tensor] = None):
+    def __init__(self, model: VPoser, points: BodyPoints, targets: Targets, rho: Penalty,
+                 layout: Sequence[tuple[str, int]], fixed_mats: Tensor | None = None):
         self.model, self.points, self.targets, self.rho = model, points, targets, rho
         self.layout = list(layout)
         self.fixed_mats = fixed_mats
-        self.prior_mean: Optional[Tensor] = None  # (N, D) centre of the z prior term, or zero
+        self.prior_mean: Tensor | None = None  # (N, D) centre of the z prior term, or zero
         self.weights: dict[str, float] = {"data": 1.0}
 
     def split(self, x: Tensor) -> dict[str, Tensor]:
@@ -226,7 +209,7 @@ class _Problem:
         return run_stage(x, self.energy, settings, self.residuals)
 
 
-def _rest_points(model: Any, points: BodyPoints, targets: Targets) -> tuple[Tensor, Tensor, Tensor]:
+def _rest_points(model: VPoser, points: BodyPoints, targets: Targets) -> tuple[Tensor, Tensor, Tensor]:
     """Pose matrices of ``z = 0`` ``(1, 21, 3, 3)``, the target points of that body at rest root
     and zero translation ``(1, K, 3)``, and its rest pelvis ``(3,)``."""
     dt, dev = targets.points.dtype, targets.points.device
@@ -256,9 +239,9 @@ def _coarse(problem: _Problem, settings: OptimizerSettings, root: Tensor, trans:
     return x[:, :3], x[:, 3:], report
 
 
-def _fit_batch(model: Any, points: BodyPoints, targets: Targets, stages: list,
+def _fit_batch(model: VPoser, points: BodyPoints, targets: Targets, stages: list,
                settings: OptimizerSettings, rho: Penalty, fit_betas: bool, coarse: bool,
-               init: Mapping[str, Tensor], prior_mean: Optional[Tensor]) -> FitResult:
+               init: Mapping[str, Tensor], prior_mean: Tensor | None) -> FitResult:
     dev, dt = targets.points.device, targets.points.dtype
     n, n_dim = len(targets), model.latent_dim
     mats0, rest_pts, pelvis = _rest_points(model, points, targets)
@@ -322,12 +305,12 @@ def _select(result: FitResult, rows: Tensor) -> FitResult:
     return FitResult(**pick, iterations=result.iterations, stages=result.stages)
 
 
-def fit(model: Any, body: BodyModel, targets: Targets, *,
-        stages: Optional[Sequence[Mapping[str, float]]] = None, optimizer: str = "lm",
-        max_iters: Optional[int] = None, rtol: Optional[float] = None, lr: Optional[float] = None,
-        robust: str = "gmof", robust_scale: Optional[float] = None, fit_betas: bool = False,
+def fit(model: VPoser, body: BodyModel, targets: Targets, *,
+        stages: Sequence[Mapping[str, float]] | None = None, optimizer: str = "lm",
+        max_iters: int | None = None, rtol: float | None = None, lr: float | None = None,
+        robust: str = "gmof", robust_scale: float | None = None, fit_betas: bool = False,
         coarse: bool = True, restarts: int = 1, seed: int = 0,
-        init: Optional[Mapping[str, Any]] = None, prior_mean: Optional[Any] = None) -> FitResult:
+        init: Mapping[str, Any] | None = None, prior_mean: Any | None = None) -> FitResult:
     """Fit the body to the targets, every sample independently but in one batched optimisation.
 
     Args:

@@ -5,7 +5,7 @@ value per sample, ``cost(rows, x[rows]) -> (len(rows),)``. Samples are independe
 couples two of them), so one optimisation serves the whole batch:
 
 - ``'lm'`` (default of :func:`vposer.fit.fit`): batched Levenberg-Marquardt
-  (:mod:`vposer.fit.lm`), each sample with its own damping and convergence; needs the residuals.
+  (:mod:`vposer.model.lm`), each sample with its own damping and convergence; needs the residuals.
 - ``'lbfgs'``: ``torch.optim.LBFGS`` with the strong-Wolfe line search on the summed objective
   (one line search for the whole batch).
 - ``'adam'``: ``torch.optim.Adam`` on the summed objective.
@@ -18,13 +18,13 @@ its own objective changed by at most ``sample_rtol`` (relative) over the last in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from ..errors import InputError
-from .lm import levenberg_marquardt
+from ..model.lm import levenberg_marquardt
 
 __all__ = ["OptimizerSettings", "StageReport", "run_stage", "OPTIMIZERS"]
 
@@ -50,7 +50,7 @@ class OptimizerSettings:
     name: str = "lm"
     max_iters: int = 50
     rtol: float = 1e-5
-    lr: Optional[float] = None
+    lr: float | None = None
     history_size: int = 20
     check_every: int = 10
     sample_rtol: float = 1e-4
@@ -91,13 +91,13 @@ def _lbfgs_iterations(opt: torch.optim.LBFGS) -> int:
 
 
 def run_stage(x: Tensor, cost: CostFn, settings: OptimizerSettings,
-              residuals: Optional[Callable] = None) -> tuple[Tensor, StageReport]:
+              residuals: Callable | None = None) -> tuple[Tensor, StageReport]:
     """Minimise the per-sample ``cost`` over ``x`` ``(N, P)``.
 
     Args:
         x: starting point (not modified).
         cost: ``cost(rows, x_rows) -> (len(rows),)``.
-        residuals: for ``'lm'``, see :func:`vposer.fit.lm.levenberg_marquardt`.
+        residuals: for ``'lm'``, see :func:`vposer.model.lm.levenberg_marquardt`.
 
     Returns:
         ``(x, report)``.

@@ -12,11 +12,11 @@ body's projected joints in blue.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import PathLike
+from .._types import PathLike
 
 __all__ = ["render_overlay", "render_overlay_2d", "TARGET_COLOR", "FIT_COLOR"]
 
@@ -25,7 +25,7 @@ FIT_COLOR = (30, 90, 220)
 LINE_COLOR = (250, 160, 40)
 
 
-def _draw_points(image: np.ndarray, targets: np.ndarray, fitted: Optional[np.ndarray],
+def _draw_points(image: np.ndarray, targets: np.ndarray, fitted: np.ndarray | None,
                  present: np.ndarray, radius: float) -> np.ndarray:
     from PIL import Image, ImageDraw
 
@@ -49,7 +49,7 @@ def _draw_points(image: np.ndarray, targets: np.ndarray, fitted: Optional[np.nda
 
 def render_overlay(vertices, faces, targets, fitted=None, present=None,
                    angles: Sequence[float] = (0.0, 90.0), size: int = 400,
-                   path: Optional[PathLike] = None) -> np.ndarray:
+                   path: PathLike | None = None) -> np.ndarray:
     """Fitted bodies with their 3D targets: rows = cases, columns = view angles.
 
     Args:
@@ -110,7 +110,7 @@ def _shaded_mesh(image, pixels: np.ndarray, cam_points: np.ndarray, faces: np.nd
 
 
 def render_overlay_2d(vertices, faces, joints, keypoints, camera, present=None,
-                      size: int = 400, path: Optional[PathLike] = None) -> np.ndarray:
+                      size: int = 400, path: PathLike | None = None) -> np.ndarray:
     """Fitted bodies over their 2D keypoints, seen by the target camera, one cell per case.
 
     Each cell is the part of the camera image around the keypoints and the body, scaled to

@@ -13,16 +13,16 @@ forward pass.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from ..body import BodyModel, lbs
+from ..constants import NUM_BODY_JOINTS
 from ..errors import InputError
 from ..rotations import axis_angle_to_matrix
 
-NUM_BODY_JOINTS = 22  # pelvis + the 21 joints of pose_body
 
 __all__ = ["BodyPoints", "NUM_BODY_JOINTS"]
 
@@ -37,8 +37,8 @@ class BodyPoints:
         check: compare with ``body(...)`` once and fall back to it on disagreement.
     """
 
-    def __init__(self, body: BodyModel, vertex_indices: Optional[Sequence[int]] = None,
-                 num_betas: Optional[int] = None, check: bool = True):
+    def __init__(self, body: BodyModel, vertex_indices: Sequence[int] | None = None,
+                 num_betas: int | None = None, check: bool = True):
         if body.pose_width("pose_body") != 63:
             raise InputError(f"a {body.model_type} body has no 21-joint body pose to fit")
         self.body = body
@@ -97,7 +97,7 @@ class BodyPoints:
 
     # -- evaluation ----------------------------------------------------------------------------
     def __call__(self, pose_matrices: Tensor, root_orient: Tensor, trans: Tensor,
-                 betas: Optional[Tensor] = None) -> tuple[Tensor, Optional[Tensor]]:
+                 betas: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Pose the body.
 
         Args:
@@ -118,7 +118,7 @@ class BodyPoints:
         return out.joints, verts
 
     def _fast(self, pose_matrices: Tensor, root_orient: Tensor, trans: Tensor,
-              betas: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
+              betas: Tensor | None) -> tuple[Tensor, Tensor | None]:
         n, num_j = pose_matrices.shape[0], self.num_joints
         dt = self.joint_template.dtype
         rot = torch.cat([axis_angle_to_matrix(root_orient.to(dt)).unsqueeze(1),

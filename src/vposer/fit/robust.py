@@ -16,7 +16,7 @@ weight of iteratively reweighted least squares (Levenberg-Marquardt uses it).
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

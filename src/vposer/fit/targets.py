@@ -27,13 +27,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import InputError, PathLike
+from .._types import PathLike
+from ..errors import InputError
 from ..posefiles import read_npz
 from .camera import PinholeCamera
 
@@ -59,7 +60,7 @@ class Targets:
     points: Tensor
     confidence: Tensor
     indices: Tensor
-    camera: Optional[PinholeCamera] = None
+    camera: PinholeCamera | None = None
 
     def __len__(self) -> int:
         return self.points.shape[0]
@@ -72,7 +73,7 @@ class Targets:
     def is_3d(self) -> bool:
         return self.kind != "keypoints2d"
 
-    def to(self, device: Any = None, dtype: Optional[torch.dtype] = None) -> Targets:
+    def to(self, device: Any = None, dtype: torch.dtype | None = None) -> Targets:
         cam = None if self.camera is None else self.camera.to(device, dtype)
         return replace(self, points=self.points.to(device, dtype),
                        confidence=self.confidence.to(device, dtype),
@@ -85,7 +86,7 @@ class Targets:
         return replace(self, points=self.points.index_select(0, rows),
                        confidence=self.confidence.index_select(0, rows), camera=cam)
 
-    def predict(self, joints: Tensor, vertices: Optional[Tensor]) -> Tensor:
+    def predict(self, joints: Tensor, vertices: Tensor | None) -> Tensor:
         """The model's counterparts of the targets, ``(N, K, 3)`` or ``(N, K, 2)``, from posed
         ``joints`` ``(N, J, 3)`` and the target vertices ``(N, K, 3)`` (markers)."""
         if self.kind == "markers":
@@ -145,7 +146,7 @@ def _indices(value: Any, count: int, name: str) -> Tensor:
 
 
 def _finish(kind: str, pts: Tensor, confidence: Any, idx: Tensor,
-            camera: Optional[PinholeCamera] = None) -> Targets:
+            camera: PinholeCamera | None = None) -> Targets:
     conf = _confidence(confidence, pts)
     empty = (conf <= 0).all(1).nonzero().flatten().tolist()
     if empty:
@@ -221,7 +222,7 @@ def read_csv_joints(path: PathLike) -> dict[str, np.ndarray]:
     return {"joints": joints.reshape(len(rows), -1, 3)}
 
 
-def load_targets(path: PathLike, kind: Optional[str] = None) -> Targets:
+def load_targets(path: PathLike, kind: str | None = None) -> Targets:
     """Read a target file (see the module docstring); ``kind`` is detected from the keys when
     not given.
 

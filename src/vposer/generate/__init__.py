@@ -2,8 +2,8 @@
 
 ::
 
-    from vposer.generate import Settings, Options, generate
-    summary = generate(Settings(n=1_000_000, seed=0), Options(out="poses", workers="auto"))
+    from vposer.generate import GenerateSettings, Options, generate
+    summary = generate(GenerateSettings(n=1_000_000, seed=0), Options(out="poses", workers="auto"))
 
 A dataset of ``n`` samples is cut into shards of ``shard_size``; shard ``i`` is a pure function
 of (model hash, settings, seed, i): its random streams are seeded with :func:`derive_seed`
@@ -18,7 +18,7 @@ from .manifest import read_manifest, sha256_file, verify
 from .plausibility import register_score, resolve_score
 from .runner import Options, Summary, generate
 from .sampling import PoseBatch, draw_latent, shard_poses
-from .settings import FORMATS, OUTPUTS, Settings, derive_seed, shard_generator
+from .settings import FORMATS, OUTPUTS, GenerateSettings, Settings, derive_seed, shard_generator
 from .worker import ShardJob, ShardResult, produce_shard
 from .writers import write_npz
 
@@ -26,10 +26,11 @@ __all__ = [
     "FORMATS",
     "OUTPUTS",
     "GenerateError",
+    "GenerateSettings",
     "Options",
     "OutputError",
     "PoseBatch",
-    "Settings",
+    "Settings",  # the former name of GenerateSettings
     "ShardJob",
     "ShardResult",
     "Summary",

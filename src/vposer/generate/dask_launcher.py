@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import contextlib
 from concurrent.futures import Executor
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 from ..errors import InputError
 
 
 @contextlib.contextmanager
-def dask_executor(address: Optional[str] = None, n_workers: Optional[int] = None,
+def dask_executor(address: str | None = None, n_workers: int | None = None,
                   processes: bool = True) -> Iterator[Executor]:
     """A ``concurrent.futures.Executor`` on a Dask cluster.
 

@@ -1,11 +1,17 @@
-"""Errors of ``vposer generate``: one clear line naming the file, picklable across processes."""
+"""Errors of ``vposer generate``: one clear line naming the file, picklable across processes.
+
+Both are :class:`vposer.errors.VPoserError` subclasses, and this :class:`OutputError` is a
+:class:`vposer.errors.OutputError` too, so ``except vposer.OutputError`` catches it.
+"""
 from __future__ import annotations
 
 import errno
 import os
-from typing import Optional
+from typing import Any
 
-from ..errors import PathLike, VPoserError
+from .._types import PathLike
+from ..errors import OutputError as BaseOutputError
+from ..errors import VPoserError
 
 #: errno -> what to tell the user.
 OS_REASONS = {
@@ -21,11 +27,11 @@ OS_REASONS = {
 class GenerateError(VPoserError):
     """A generation run cannot go on (settings mismatch, acceptance too low, ...)."""
 
-    def __reduce__(self):  # keep ``path`` and ``problem`` when sent back from a worker process
+    def __reduce__(self) -> tuple[Any, ...]:  # keep ``path`` and ``problem`` from a worker process
         return (type(self), (self.problem, self.path))
 
 
-class OutputError(GenerateError):
+class OutputError(GenerateError, BaseOutputError):
     """A shard or the manifest cannot be written: disk full, quota, permissions, read-only."""
 
 
@@ -38,7 +44,7 @@ def os_reason(exc: OSError) -> str:
     return f"{reason} ({name})" if name else reason
 
 
-def output_error(exc: OSError, path: PathLike, doing: str, hint: Optional[str] = None) -> OutputError:
+def output_error(exc: OSError, path: PathLike, doing: str, hint: str | None = None) -> OutputError:
     """An :class:`OutputError` for ``exc`` raised while ``doing`` something to ``path``."""
     message = f"{os_reason(exc)} while {doing}"
     return OutputError(f"{message}; {hint}" if hint else message, os.fspath(path))

@@ -9,13 +9,17 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 from .sampling import PoseBatch
-from .settings import Settings, shard_generator
+from .settings import GenerateSettings, shard_generator
+if TYPE_CHECKING:
+    from ..body import BodyModel
+
 
 #: elevation range of ``--random-camera``, degrees.
 RANDOM_ELEVATION = (0.0, 30.0)
@@ -34,13 +38,13 @@ class Chunk:
     """
 
     start: int
-    vertices: Optional[np.ndarray] = None
-    joints: Optional[np.ndarray] = None
-    images: Optional[np.ndarray] = None
-    meshes: Optional[list[bytes]] = None
+    vertices: np.ndarray | None = None
+    joints: np.ndarray | None = None
+    images: np.ndarray | None = None
+    meshes: list[bytes] | None = None
 
 
-def body_digest(body: Any) -> dict[str, Any]:
+def body_digest(body: BodyModel) -> dict[str, Any]:
     """Identify a body model by the SHA-256 of its buffers (names, dtypes, shapes, bytes)."""
     h = hashlib.sha256()
     for name, t in sorted(body.named_buffers()):
@@ -51,7 +55,7 @@ def body_digest(body: Any) -> dict[str, Any]:
             "vertices": int(body.num_vertices), "joints": int(body.num_joints)}
 
 
-def cameras(settings: Settings, shard: int, count: int) -> Optional[dict[str, np.ndarray]]:
+def cameras(settings: GenerateSettings, shard: int, count: int) -> dict[str, np.ndarray] | None:
     """Per-sample ``camera_azimuth`` and ``camera_elevation`` ``(count,)`` float32 degrees for
     ``--random-camera`` (azimuth uniform in [0, 360), elevation in :data:`RANDOM_ELEVATION`)."""
     if not (settings.needs_render and settings.random_camera):
@@ -85,7 +89,7 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def iter_chunks(settings: Settings, shard: int, batch: PoseBatch, body: Any,
+def iter_chunks(settings: GenerateSettings, shard: int, batch: PoseBatch, body: BodyModel,
                 renderer: Any = None) -> Iterator[Chunk]:
     """Pose the body for every sample and yield :class:`Chunk` s in order.
 
@@ -119,8 +123,8 @@ def iter_chunks(settings: Settings, shard: int, batch: PoseBatch, body: Any,
         yield chunk
 
 
-def render_chunk(renderer: Any, verts: np.ndarray, faces: np.ndarray, settings: Settings,
-                 cams: Optional[dict[str, np.ndarray]], start: int) -> np.ndarray:
+def render_chunk(renderer: Any, verts: np.ndarray, faces: np.ndarray, settings: GenerateSettings,
+                 cams: dict[str, np.ndarray] | None, start: int) -> np.ndarray:
     """``(c, A, H, W, 3)`` uint8: each body alone, at the settings' angles or its random camera."""
     c, size = len(verts), settings.image_size
     images = np.empty((c, settings.num_views, size, size, 3), dtype=np.uint8)
@@ -135,6 +139,6 @@ def render_chunk(renderer: Any, verts: np.ndarray, faces: np.ndarray, settings: 
     return images
 
 
-def total_views(settings: Settings, n: int) -> int:
+def total_views(settings: GenerateSettings, n: int) -> int:
     """Images a shard of ``n`` samples holds."""
     return n * settings.num_views if settings.needs_render else 0

@@ -15,11 +15,12 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any
+from collections.abc import Iterable, Iterator
 
 from ..errors import InputError
+from ..fileio import write_json
 from .errors import output_error
 from .settings import settings_differences
 
@@ -91,7 +92,7 @@ def check_compatible(doc: dict[str, Any], model: dict[str, Any], settings: dict[
 
 
 def existing_records(directory: Path, model: dict[str, Any], settings: dict[str, Any],
-                     ignore: Iterable[str] = ()) -> tuple[dict[int, dict[str, Any]], Optional[dict[str, Any]]]:
+                     ignore: Iterable[str] = ()) -> tuple[dict[int, dict[str, Any]], dict[str, Any] | None]:
     """Shard records of every manifest in ``directory`` (after checking they match), and the
     first manifest found (None if there is none)."""
     records: dict[int, dict[str, Any]] = {}
@@ -105,7 +106,7 @@ def existing_records(directory: Path, model: dict[str, Any], settings: dict[str,
     return records, first
 
 
-def verify(directory: Path, entry: dict[str, Any]) -> Optional[str]:
+def verify(directory: Path, entry: dict[str, Any]) -> str | None:
     """None when the shard file matches its record, else why not (``'missing'``, ``'size ...'``,
     ``'checksum mismatch'``)."""
     path = directory / entry["file"]
@@ -145,23 +146,12 @@ def locked(directory: Path) -> Iterator[None]:
 
 
 def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
-    """Write ``doc`` as indented JSON to a temporary file, fsync, then rename over ``path``."""
-    text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise output_error(exc, path, "writing the manifest",
-                           "finished shards are kept; fix this and rerun with --resume") from None
+    """Write ``doc`` as indented JSON over ``path`` (:func:`vposer.fileio.write_json`: temporary
+    file, fsync, rename); a failure is an :class:`~vposer.generate.errors.OutputError`."""
+    write_json(path, doc, indent=1, sort_keys=True, keep_suffix=False,
+               error=lambda exc, where: output_error(
+                   exc, where, "writing the manifest",
+                   "finished shards are kept; fix this and rerun with --resume"))
 
 
 def merge_shards(path: Path, base: dict[str, Any], records: dict[int, dict[str, Any]]) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 A score maps body poses ``(N, 63)`` to ``(N,)``, higher = more plausible. Which one is used:
 
-1. ``model.log_likelihood(pose_body)`` when the model has one (the fitting / plausibility work
-   adds it; nothing here needs to change then);
+1. ``model.log_likelihood(pose_body)`` (:func:`vposer.model.likelihood.log_likelihood`, which
+   every :class:`~vposer.VPoser` has; any object with that method works);
 2. otherwise, with a reference pose file (``--plausibility-ref``), ``joint-range``: minus the
    largest deviation of any of the 63 axis-angle components from the reference, in reference
    standard deviations (a soft per-joint range check);
@@ -16,41 +16,52 @@ Other scores can be plugged in with :func:`register_score`. The rejection thresh
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable, Optional
+from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..constants import POSE_DIM
 from ..errors import InputError
 
 ScoreFn = Callable[[Tensor], Tensor]
-ScoreFactory = Callable[[Any, Optional[np.ndarray]], Optional[ScoreFn]]
+ScoreFactory = Callable[[Any, np.ndarray | None], ScoreFn | None]
 CALIBRATION_SIZE = 8192
 
 
-def _log_likelihood(model: Any, reference: Optional[np.ndarray]) -> Optional[ScoreFn]:
-    method = getattr(model, "log_likelihood", None)
-    if not callable(method):
+@runtime_checkable
+class ScoresPoses(Protocol):
+    """What the ``log-likelihood`` score needs: :class:`~vposer.VPoser` is one."""
+
+    def log_likelihood(self, poses: Tensor) -> Tensor:
+        """``(N, 63)`` poses to ``(N,)`` log-likelihoods, higher = more plausible."""
+        ...
+
+
+def _log_likelihood(model: Any, reference: np.ndarray | None) -> ScoreFn | None:
+    if not isinstance(model, ScoresPoses):
         return None
+    scorer: ScoresPoses = model
 
     def score(pose_body: Tensor) -> Tensor:
         with torch.no_grad():
-            return torch.as_tensor(method(pose_body)).reshape(pose_body.shape[0]).double().cpu()
+            return torch.as_tensor(scorer.log_likelihood(pose_body)).reshape(pose_body.shape[0]).double().cpu()
 
     return score
 
 
-def _joint_range(model: Any, reference: Optional[np.ndarray]) -> Optional[ScoreFn]:
+def _joint_range(model: Any, reference: np.ndarray | None) -> ScoreFn | None:
     if reference is None:
         return None
-    ref = torch.as_tensor(np.asarray(reference, dtype=np.float64)).reshape(-1, 63)
+    ref = torch.as_tensor(np.asarray(reference, dtype=np.float64)).reshape(-1, POSE_DIM)
     if ref.shape[0] < 2:
         raise InputError(f"the plausibility reference needs at least 2 poses, got {ref.shape[0]}")
     mean, std = ref.mean(0), ref.std(0).clamp_min(1e-3)
 
     def score(pose_body: Tensor) -> Tensor:
-        x = pose_body.detach().reshape(-1, 63).double().cpu()
+        x = pose_body.detach().reshape(-1, POSE_DIM).double().cpu()
         return -((x - mean) / std).abs().amax(-1)
 
     return score
@@ -67,7 +78,7 @@ def register_score(name: str, factory: ScoreFactory, first: bool = True) -> None
     SCORES = dict([(name, factory)] + items if first else items + [(name, factory)])
 
 
-def resolve_score(model: Any, reference: Optional[np.ndarray], name: Optional[str] = None) -> tuple[str, ScoreFn]:
+def resolve_score(model: Any, reference: np.ndarray | None, name: str | None = None) -> tuple[str, ScoreFn]:
     """The score to use: ``name`` if given, else the first registered one that applies.
 
     Raises:
@@ -82,8 +93,8 @@ def resolve_score(model: Any, reference: Optional[np.ndarray], name: Optional[st
             return key, fn
     raise InputError(
         "--reject-implausible needs a plausibility score: this model has no log_likelihood "
-        "(it comes with the fitting/plausibility work); pass --plausibility-ref POSES.npz to "
-        "reject poses far outside the ranges of your own poses, or drop --reject-implausible"
+        "method (a VPoser has one); pass --plausibility-ref POSES.npz to reject poses far "
+        "outside the ranges of your own poses, or drop --reject-implausible"
     )
 
 

@@ -22,7 +22,8 @@ from concurrent.futures import (
 )
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
 
 import torch
 
@@ -31,8 +32,11 @@ from .errors import GenerateError, OutputError, output_error
 from .manifest import MANIFEST, existing_records, merge_shards, new_manifest, verify
 from .plausibility import CALIBRATION_SIZE, array_digest, resolve_score, threshold
 from .sampling import decode, draw_latent
-from .settings import Settings, parse_shard_range, shard_generator
+from .settings import GenerateSettings, parse_shard_range, shard_generator
 from .worker import ShardJob, ShardResult, init_worker, prime_model, produce_shard, torch_threads
+if TYPE_CHECKING:
+    from ..model import VPoser
+
 
 MANIFEST_INTERVAL = 2.0
 #: settings the runner derives (compared like the others, but taken from an existing manifest).
@@ -44,19 +48,19 @@ class Options:
     """How to run (none of this changes the shards' content, except ``device`` and ``threads``
     in the last bits of floats)."""
 
-    out: Union[str, os.PathLike]
-    model_path: Optional[str] = None
+    out: str | os.PathLike
+    model_path: str | None = None
     device: str = "cpu"
-    workers: Union[int, str] = 1
+    workers: int | str = 1
     threads: int = 1
-    shards: Optional[str] = None
+    shards: str | None = None
     resume: bool = False
     progress: bool = True
     manifest: str = MANIFEST
-    body_path: Optional[str] = None
-    mix_path: Optional[str] = None
-    reference_path: Optional[str] = None
-    executor: Optional[Executor] = None
+    body_path: str | None = None
+    mix_path: str | None = None
+    reference_path: str | None = None
+    executor: Executor | None = None
 
 
 @dataclass
@@ -95,7 +99,7 @@ class Summary:
         return out
 
 
-def resolve_workers(workers: Union[int, str], device: str, jobs: int) -> int:
+def resolve_workers(workers: int | str, device: str, jobs: int) -> int:
     """``'auto'``: one per usable core on the CPU, one per GPU on CUDA; never more than jobs."""
     if workers == "auto":
         if device.startswith("cuda"):
@@ -109,14 +113,15 @@ def resolve_workers(workers: Union[int, str], device: str, jobs: int) -> int:
     return max(1, min(n, max(jobs, 1)))
 
 
-def model_record(model: Any) -> dict[str, Any]:
+def model_record(model: VPoser) -> dict[str, Any]:
     from ..posefiles import model_fingerprint
 
     return {"sha256": model_fingerprint(model), "architecture": model.config.architecture,
             "latent_dim": model.latent_dim}
 
 
-def resolve_settings(settings: Settings, model: Any, opts: Options, existing: Optional[dict[str, Any]]) -> Settings:
+def resolve_settings(settings: GenerateSettings, model: VPoser, opts: Options,
+                     existing: dict[str, Any] | None) -> GenerateSettings:
     """Fill in the digests of the inputs (user poses, reference, body) and the rejection
     threshold (calibrated here, or taken from an existing manifest)."""
     from ..posefiles import load_poses
@@ -175,7 +180,7 @@ def _clean_temporaries(out: Path, files: Iterable[str]) -> None:
                 tmp.unlink()
 
 
-def plan(settings: Settings, opts: Options, model: dict[str, Any], out: Path, summary: Summary,
+def plan(settings: GenerateSettings, opts: Options, model: dict[str, Any], out: Path, summary: Summary,
          ) -> tuple[list[int], dict[int, dict[str, Any]]]:
     """Which shards of the selected range to make; checks existing manifests and files."""
     records, _ = existing_records(out, model, settings.to_dict())
@@ -200,7 +205,7 @@ def plan(settings: Settings, opts: Options, model: dict[str, Any], out: Path, su
     return todo, records
 
 
-def generate(settings: Settings, opts: Options, model: Any = None) -> Summary:
+def generate(settings: GenerateSettings, opts: Options, model: VPoser | None = None) -> Summary:
     """Produce the selected shards of a dataset (see the package docstring).
 
     Args:
@@ -231,7 +236,8 @@ def generate(settings: Settings, opts: Options, model: Any = None) -> Summary:
         _, existing = existing_records(out, mrec, settings.to_dict(), ignore=DERIVED)
         with torch_threads(opts.threads):
             settings = resolve_settings(settings, model, opts, existing)
-    summary = Summary(out, out / opts.manifest, settings.num_shards, parse_shard_range(opts.shards, settings.num_shards))
+    summary = Summary(out, out / opts.manifest, settings.num_shards,
+                      parse_shard_range(opts.shards, settings.num_shards))
     todo, records = plan(settings, opts, mrec, out, summary)
     env = {"device_type": torch.device(opts.device).type, "threads_per_worker": opts.threads,
            "torch": torch.__version__.split("+")[0]}
@@ -252,7 +258,7 @@ def generate(settings: Settings, opts: Options, model: Any = None) -> Summary:
     return summary
 
 
-def _executor(opts: Options, workers: int, settings: Settings) -> Executor:
+def _executor(opts: Options, workers: int, settings: GenerateSettings) -> Executor:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -293,7 +299,7 @@ def _run_jobs(jobs: list[ShardJob], opts: Options, base: dict[str, Any], summary
             merge_shards(path, base, done)
             last_write[0] = time.monotonic()
 
-    error: Optional[BaseException] = None
+    error: BaseException | None = None
     try:
         workers = resolve_workers(opts.workers, opts.device, len(jobs))
         if opts.executor is None and workers == 1:
@@ -313,14 +319,14 @@ def _run_jobs(jobs: list[ShardJob], opts: Options, base: dict[str, Any], summary
         _raise_with_context(error, summary)
 
 
-def _run_parallel(jobs, executor: Executor, own: bool, record, flush) -> Optional[BaseException]:
+def _run_parallel(jobs, executor: Executor, own: bool, record, flush) -> BaseException | None:
     """Submit all jobs; on the first failure cancel what has not started, keep what finishes.
 
     Interrupted (Ctrl-C, SIGTERM): shards not started are cancelled; those already finished are
     recorded and the manifest written at once (``flush``), then each shard still running is
     recorded as it completes, so no finished work is lost even if the process is killed while
     it waits (a second Ctrl-C stops waiting)."""
-    error: Optional[BaseException] = None
+    error: BaseException | None = None
     pending: set[Future] = set()
     handled: set[Future] = set()
     try:
@@ -361,7 +367,8 @@ def _run_parallel(jobs, executor: Executor, own: bool, record, flush) -> Optiona
 
 
 def _raise_with_context(error: BaseException, summary: Summary) -> None:
-    kept = f"{len(summary.verified) + len(summary.generated)} finished shards are valid and recorded in {summary.manifest}"
+    kept = (f"{len(summary.verified) + len(summary.generated)} finished shards are valid and "
+            f"recorded in {summary.manifest}")
     if isinstance(error, OutputError):
         raise OutputError(f"{error.problem}; {kept}; rerun with --resume", error.path) from None
     if isinstance(error, VPoserError):

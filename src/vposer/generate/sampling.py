@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,7 +16,11 @@ from torch import Tensor
 
 from .errors import GenerateError
 from .plausibility import ScoreFn
-from .settings import Settings, shard_generator
+from .settings import GenerateSettings, shard_generator
+
+if TYPE_CHECKING:
+    from ..model import VPoser
+
 
 MAX_ROUNDS = 64
 
@@ -36,13 +40,13 @@ class PoseBatch:
 
     pose_body: np.ndarray
     z: np.ndarray
-    root_orient: Optional[np.ndarray] = None
-    from_user: Optional[np.ndarray] = None
-    user_index: Optional[np.ndarray] = None
+    root_orient: np.ndarray | None = None
+    from_user: np.ndarray | None = None
+    user_index: np.ndarray | None = None
     drawn: int = 0
 
 
-def draw_latent(n: int, dim: int, generator: torch.Generator, settings: Settings) -> Tensor:
+def draw_latent(n: int, dim: int, generator: torch.Generator, settings: GenerateSettings) -> Tensor:
     """``(n, dim)`` float32 codes: ``temperature * N(0, I)``, optionally truncated to ``[-C, C]``.
 
     ``resample`` draws the truncated normal exactly by the inverse CDF (one uniform per
@@ -61,15 +65,15 @@ def draw_latent(n: int, dim: int, generator: torch.Generator, settings: Settings
     return z * settings.temperature
 
 
-def decode(model, z: Tensor, chunk: int) -> Tensor:
+def decode(model: VPoser, z: Tensor, chunk: int) -> Tensor:
     """``(n, 63)`` float32 CPU poses of CPU codes ``z`` ``(n, D)``."""
     if z.shape[0] == 0:
         return torch.zeros(0, 63)
     return model.decode_batched(z, chunk).pose_body.float().cpu()
 
 
-def model_poses(model, settings: Settings, shard: int, count: int,
-                score: Optional[ScoreFn] = None) -> tuple[Tensor, Tensor, int]:
+def model_poses(model: VPoser, settings: GenerateSettings, shard: int, count: int,
+                score: ScoreFn | None = None) -> tuple[Tensor, Tensor, int]:
     """``count`` model samples ``(pose_body (count, 63), z (count, D), codes drawn)``.
 
     With a score and a threshold in ``settings.plausibility``, samples scoring below it are
@@ -102,7 +106,7 @@ def model_poses(model, settings: Settings, shard: int, count: int,
     return torch.cat(poses), torch.cat(codes), drawn
 
 
-def root_orientation(settings: Settings, shard: int, count: int) -> Optional[np.ndarray]:
+def root_orientation(settings: GenerateSettings, shard: int, count: int) -> np.ndarray | None:
     """``(count, 3)`` root orientations for the root mode, or None for ``'none'``.
 
     ``upright`` is zero (the body's frame: y up); ``random-yaw`` turns about +y by an angle
@@ -118,7 +122,7 @@ def root_orientation(settings: Settings, shard: int, count: int) -> Optional[np.
     return root
 
 
-def mix_in(model, settings: Settings, shard: int, pose: Tensor, z: Tensor,
+def mix_in(model: VPoser, settings: GenerateSettings, shard: int, pose: Tensor, z: Tensor,
            user_poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Replace ``round(mix_ratio * n)`` rows (chosen at random) by random rows of ``user_poses``,
     in place; their codes become the encoder means. Returns ``(from_user, user_index)``."""
@@ -140,8 +144,8 @@ def mix_in(model, settings: Settings, shard: int, pose: Tensor, z: Tensor,
     return from_user, user_index
 
 
-def shard_poses(model, settings: Settings, shard: int, count: int, score: Optional[ScoreFn] = None,
-                user_poses: Optional[np.ndarray] = None) -> PoseBatch:
+def shard_poses(model: VPoser, settings: GenerateSettings, shard: int, count: int, score: ScoreFn | None = None,
+                user_poses: np.ndarray | None = None) -> PoseBatch:
     """All the poses of shard ``shard`` (``count`` samples), see the module docstring."""
     pose, z, drawn = model_poses(model, settings, shard, count, score)
     pose, z = pose.float().contiguous(), z.float().cpu().contiguous()

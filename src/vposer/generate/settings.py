@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -50,7 +50,7 @@ def shard_generator(seed: int, shard: int, stream: str = "latent") -> torch.Gene
 
 
 @dataclass(frozen=True)
-class Settings:
+class GenerateSettings:
     """Everything that decides the content of the shards (the model aside).
 
     Attributes:
@@ -85,17 +85,17 @@ class Settings:
     shard_size: int = DEFAULT_SHARD_SIZE
     seed: int = 0
     temperature: float = 1.0
-    truncation: Optional[float] = None
+    truncation: float | None = None
     truncation_mode: str = "resample"
-    reject_quantile: Optional[float] = None
-    plausibility: Optional[dict[str, Any]] = None
+    reject_quantile: float | None = None
+    plausibility: dict[str, Any] | None = None
     root: str = "none"
     mix_ratio: float = 0.0
-    mix: Optional[dict[str, Any]] = None
+    mix: dict[str, Any] | None = None
     outputs: tuple[str, ...] = ()
     format: str = "npz"
     geometry_dtype: str = "float32"
-    body: Optional[dict[str, Any]] = None
+    body: dict[str, Any] | None = None
     image_size: int = 256
     angles: tuple[float, ...] = (0.0,)
     random_camera: bool = False
@@ -165,7 +165,7 @@ class Settings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Settings":
+    def from_dict(cls, d: dict[str, Any]) -> GenerateSettings:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -175,10 +175,10 @@ class Settings:
         kw["angles"] = tuple(kw.get("angles", (0.0,)))
         return cls(**kw)
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> GenerateSettings:
         d = asdict(self)
         d.update(changes)
-        return Settings(**d)
+        return GenerateSettings(**d)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -192,7 +192,7 @@ def settings_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return [f"{k}: {a.get(k)!r} != {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
 
 
-def parse_shard_range(text: Optional[str], num_shards: int) -> tuple[int, int]:
+def parse_shard_range(text: str | None, num_shards: int) -> tuple[int, int]:
     """``'a:b'`` (half-open, either end may be omitted) or ``'i'`` to ``(start, stop)`` clipped
     to ``[0, num_shards]``; None = all shards."""
     if text is None or text.strip() in ("", ":"):
@@ -223,6 +223,7 @@ __all__ = [
     "OUTPUTS",
     "ROOT_MODES",
     "STREAMS",
+    "GenerateSettings",
     "Settings",
     "default_shard_size",
     "derive_seed",
@@ -230,3 +231,7 @@ __all__ = [
     "settings_differences",
     "shard_generator",
 ]
+
+
+#: The former name of :class:`GenerateSettings`, kept for old imports.
+Settings = GenerateSettings

@@ -2,31 +2,36 @@
 
 :func:`produce_shard` takes a picklable :class:`ShardJob`, loads (once per process) the model,
 the body, the user's poses and the renderer, fixes the torch thread count, builds the shard and
-writes it to ``.shard-XXXXXX.<ext>.<random>.tmp`` in the output folder, fsyncs it, hashes it and
-renames it to its final name: a shard file that exists is complete.
+writes it to ``.shard-XXXXXX.<ext>.<random>.tmp`` in the output folder, hashes it, and renames it
+to its final name after an fsync (:func:`vposer.fileio.atomic_path`): a shard file that exists
+is complete.
 """
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from ..fileio import atomic_path
 from .errors import GenerateError, output_error
 from .extras import cameras, iter_chunks
 from .manifest import sha256_file
 from .sampling import shard_poses
-from .settings import Settings, derive_seed
+from .settings import GenerateSettings, derive_seed
 from .writers import ShardContent, write_npz_shard, write_parquet_shard, write_tar_shard
 
+if TYPE_CHECKING:
+    from ..model import VPoser
+
+
 _CACHE: dict[tuple, Any] = {}
-_ASSIGNED_DEVICE: Optional[str] = None
+_ASSIGNED_DEVICE: str | None = None
 _SETUP = [0.0]  # seconds this process spent loading models, bodies, renderers
 
 
@@ -38,14 +43,14 @@ class ShardJob:
     count: int
     out_dir: str
     file: str
-    settings: Settings
-    model_path: Optional[str]
+    settings: GenerateSettings
+    model_path: str | None
     model_sha256: str
     device: str = "cpu"
     threads: int = 1
-    body_path: Optional[str] = None
-    mix_path: Optional[str] = None
-    reference_path: Optional[str] = None
+    body_path: str | None = None
+    mix_path: str | None = None
+    reference_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class ShardResult:
                 "bytes": self.bytes}
 
 
-def init_worker(device_queue: Any = None, threads: int = 1, gl_threads: Optional[int] = None) -> None:
+def init_worker(device_queue: Any = None, threads: int = 1, gl_threads: int | None = None) -> None:
     """Pool initializer: take a device from ``device_queue`` (one GPU per process), fix threads,
     and cap llvmpipe's render threads (``LP_NUM_THREADS``) unless the user set them."""
     global _ASSIGNED_DEVICE
@@ -100,7 +105,7 @@ def _model(job: ShardJob, device: str):
     return _cached(("model", job.model_path, job.model_sha256, device), build)
 
 
-def prime_model(model, path: Optional[str], sha256: str, device: str) -> None:
+def prime_model(model: VPoser, path: str | None, sha256: str, device: str) -> None:
     """Let shards made in this process use an already loaded model (eval mode, on ``device``)."""
     ref = next(model.parameters())
     if not model.training and torch.device(device) == ref.device:
@@ -113,7 +118,7 @@ def _body(job: ShardJob, device: str):
     return _cached(("body", job.body_path, device), lambda: load_body(job.body_path).to(device).eval())
 
 
-def _poses(path: Optional[str]) -> Optional[np.ndarray]:
+def _poses(path: str | None) -> np.ndarray | None:
     from ..posefiles import load_poses
 
     return None if path is None else _cached(("poses", path), lambda: load_poses(path))
@@ -136,7 +141,7 @@ def _score(job: ShardJob, model):
 
 def shard_meta(job: ShardJob) -> dict[str, Any]:
     """The ``meta`` of a shard: enough to reproduce it."""
-    from .. import __version__
+    from .._version import __version__
 
     return {"command": "vposer generate", "vposer_version": __version__, "shard": job.index,
             "count": job.count, "first": job.index * job.settings.shard_size,
@@ -165,7 +170,7 @@ def build_content(job: ShardJob) -> tuple[ShardContent, int]:
     return content, batch.drawn
 
 
-def write_content(fh, content: ShardContent, settings: Settings) -> None:
+def write_content(fh, content: ShardContent, settings: GenerateSettings) -> None:
     if settings.format == "npz":
         write_npz_shard(fh, content, settings.compress)
     elif settings.format == "webdataset":
@@ -193,26 +198,15 @@ def produce_shard(job: ShardJob) -> ShardResult:
             file is left behind.
     """
     t0, setup0 = time.perf_counter(), _SETUP[0]
-    out = Path(job.out_dir)
-    final = out / job.file
-    tmp = None
+    final = Path(job.out_dir) / job.file
+    doing = f"writing shard {job.index}"
     with torch_threads(job.threads), torch.no_grad():
         content, drawn = build_content(job)
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{job.file}.", suffix=".tmp", dir=out)
-            with os.fdopen(fd, "w+b") as fh:
+        # .shard-XXXXXX.<ext>.<random>.tmp until whole: the runner removes such leftovers
+        with atomic_path(final, keep_suffix=False,
+                         error=lambda exc, path: output_error(exc, path, doing)) as tmp:
+            with open(tmp, "w+b") as fh:
                 write_content(fh, content, job.settings)
-                fh.flush()
-                os.fsync(fh.fileno())
-            digest, size = sha256_file(Path(tmp)), os.path.getsize(tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, final)
-            tmp = None
-        except OSError as exc:
-            raise output_error(exc, final, f"writing shard {job.index}") from None
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+            digest, size = sha256_file(tmp), os.path.getsize(tmp)
     return ShardResult(job.index, job.file, job.count, digest, size, drawn, time.perf_counter() - t0,
                        _SETUP[0] - setup0)

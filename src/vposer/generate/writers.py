@@ -13,7 +13,8 @@ import json
 import tarfile
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterator, Optional
+from typing import Any, BinaryIO
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -46,8 +47,8 @@ class ShardContent:
     first: int
     n: int
     columns: dict[str, np.ndarray]
-    chunks: Optional[Iterator[Chunk]] = None
-    faces: Optional[np.ndarray] = None
+    chunks: Iterator[Chunk] | None = None
+    faces: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     def ordered_columns(self) -> list[tuple[str, np.ndarray]]:

@@ -1,21 +1,26 @@
-"""VPoser networks: the v1 and v2 layer layouts behind one API (encode, decode, sample)."""
-from .networks import ARCHITECTURES, V1Layers, V2Layers, build_model
-from .vposer import (
-    NUM_JOINTS,
-    POSE_DIM,
-    DecodedPoses,
-    VPoser,
-    VPoserConfig,
-    VPoserOutput,
-    as_pose_batch,
-    interpolate,
+"""VPoser networks: the v1 and v2 layer layouts behind one API (encode, decode, sample), and the
+model's own maths: the importance-weighted likelihood, the ELBO and the plausibility threshold
+(:mod:`.likelihood`), with the Levenberg-Marquardt solver it refines codes with (:mod:`.lm`)."""
+from ..constants import NUM_JOINTS, POSE_DIM
+from .likelihood import (
+    Calibration,
+    ObservationModel,
+    calibrate_threshold,
+    elbo,
+    log_likelihood,
+    read_calibration,
+    write_calibration,
 )
+from .networks import ARCHITECTURES, V1Layers, V2Layers, build_model
+from .vposer import DecodedPoses, VPoser, VPoserConfig, VPoserOutput, as_pose_batch, interpolate
 
 __all__ = [
     "ARCHITECTURES",
     "NUM_JOINTS",
     "POSE_DIM",
+    "Calibration",
     "DecodedPoses",
+    "ObservationModel",
     "V1Layers",
     "V2Layers",
     "VPoser",
@@ -23,5 +28,10 @@ __all__ = [
     "VPoserOutput",
     "as_pose_batch",
     "build_model",
+    "calibrate_threshold",
+    "elbo",
     "interpolate",
+    "log_likelihood",
+    "read_calibration",
+    "write_calibration",
 ]

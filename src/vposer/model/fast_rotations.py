@@ -83,7 +83,7 @@ def _few_ops(d6: Tensor) -> tuple[Tensor, Tensor]:
     cand = torch.addmm(bias, rt.view(-1, 9), weight)  # (M, 32)
     best = cand[:, ::9].argmax(-1, keepdim=True)  # (M, 1): largest of 4 q_i^2
     q = cand.gather(1, torch.add(_row_offsets(cand.device), best, alpha=8))  # (M, 8)
-    v, _, vh, wh = q.split((3, 1, 3, 1), dim=1)  # 4 q_i q and 2 q_i q
+    v, _, vh, wh = q.split((3, 1, 3, 1), dim=1)  # type: ignore[no-untyped-call]  # 4 q_i q, 2 q_i q
     nh = torch.linalg.vector_norm(vh, dim=-1, keepdim=True)
     # angle / |v| = 2 atan2(|v|, |w|) / |v| = atan2(|vh|, |wh|) / |vh|; sign(w) picks q over -q
     scale = torch.copysign(torch.atan2(nh, wh.abs()).div_(nh.clamp_min(1e-30)), wh)
@@ -91,7 +91,7 @@ def _few_ops(d6: Tensor) -> tuple[Tensor, Tensor]:
 
 
 # -- small batches without autograd on the CPU: numpy ----------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _numpy_tables(dtype: np.dtype) -> tuple[np.ndarray, ...]:
     """``(select, ones, combine, column_sums, candidates, candidates_bias)`` in ``dtype``,
     read-only; see :mod:`vposer._rotation_tables`."""
@@ -163,7 +163,7 @@ def _planes(x1: Tensor, y1: Tensor, z1: Tensor, x2: Tensor, y2: Tensor, z2: Tens
     b1 = (x1 * r1, y1 * r1, z1 * r1)
     c = _cross((x1, y1, z1), (x2, y2, z2))
     r3 = _sumsq(*c).rsqrt_()
-    b3 = tuple(ci * r3 for ci in c)  # not in place: _sumsq saved c for backward
+    b3 = (c[0] * r3, c[1] * r3, c[2] * r3)  # not in place: _sumsq saved c for backward
     b2 = _cross(b3, b1)
     m = [[b1[i], b2[i], b3[i]] for i in range(3)]  # m[row][column]
     matrices = x1.new_empty(x1.shape + (3, 3))

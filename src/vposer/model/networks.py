@@ -11,10 +11,13 @@ Dropout is skipped in eval mode and the decoder fuses bias and activation where 
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .vposer import NUM_JOINTS, POSE_DIM, VPoser, VPoserConfig, _DecoderLayers
+from ..constants import NUM_JOINTS, POSE_DIM
+from .vposer import VPoser, VPoserConfig, _DecoderLayers
 
 __all__ = ["V1Layers", "V2Layers", "NormalHead", "ARCHITECTURES", "build_model"]
 
@@ -112,11 +115,13 @@ class V2Layers(VPoser):
             _Decode6D(),
         )
         net = self.decoder_net
-        self._decoder = _DecoderLayers(net[0], net[3], net[5], net[2])
+        self._decoder = _DecoderLayers(cast(nn.Linear, net[0]), cast(nn.Linear, net[3]),
+                                       cast(nn.Linear, net[5]), net[2])
 
     def _encode_flat(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(N, 63)`` axis-angle -> mean ``(N, D)``, std ``(N, D)``."""
-        return self.encoder_net(x)
+        mean_std: tuple[Tensor, Tensor] = self.encoder_net(x)
+        return mean_std
 
 
 

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterator, NamedTuple, Optional
+from typing import Any, NamedTuple
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Normal
 
+from .._torchtools import eval_mode, make_generator
+from ..constants import NUM_JOINTS, POSE_DIM
 from ..errors import InputError
 from .fast_rotations import SMALL_BATCH, sixd_to_matrix_and_axis_angle, sixd_to_matrix_and_axis_angle_numpy
 
-NUM_JOINTS = 21
-POSE_DIM = NUM_JOINTS * 3
 #: Codes decoded at a time on the CPU when no gradient is recorded: a block's activations
 #: (2048 x 512 floats) stay in the caches, which makes 64k codes ~1.5x faster than one pass.
 CPU_BLOCK = 2048
@@ -172,8 +173,8 @@ class VPoser(nn.Module):
         if d6.shape[0] <= SMALL_BATCH and not d6.requires_grad and d6.device.type == "cpu" and (
                 d6.dtype == torch.float32 or d6.dtype == torch.float64):
             # a few poses without autograd: numpy's per-call cost is a fraction of torch's
-            matrices, axis_angle = sixd_to_matrix_and_axis_angle_numpy(d6.numpy())
-            return DecodedPoses(torch.from_numpy(axis_angle), torch.from_numpy(matrices))
+            matrices_np, axis_angle_np = sixd_to_matrix_and_axis_angle_numpy(d6.numpy())
+            return DecodedPoses(torch.from_numpy(axis_angle_np), torch.from_numpy(matrices_np))
         matrices, axis_angle = sixd_to_matrix_and_axis_angle(d6)
         return DecodedPoses(axis_angle, matrices)
 
@@ -186,20 +187,17 @@ class VPoser(nn.Module):
     def sample_latent(
         self,
         n: int,
-        seed: Optional[int] = None,
-        generator: Optional[torch.Generator] = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
         temperature: float = 1.0,
     ) -> Tensor:
         """``(n, D)`` codes from ``N(0, temperature^2 I)``, drawn on the CPU so that a seed gives
         the same codes on every device, then moved to the model's device and dtype."""
-        if seed is not None and generator is not None:
-            raise InputError("give either seed or generator, not both")
+        generator = make_generator(seed, generator)
         if n < 0:
             raise InputError(f"the number of samples must be >= 0, got {n}")
         if not math.isfinite(temperature) or temperature < 0:
             raise InputError(f"temperature must be a finite number >= 0, got {temperature}")
-        if seed is not None:
-            generator = torch.Generator().manual_seed(int(seed))
         z = torch.randn(n, self.latent_dim, generator=generator)
         if temperature != 1.0:
             z = z * temperature
@@ -209,8 +207,8 @@ class VPoser(nn.Module):
     def sample(
         self,
         n: int,
-        seed: Optional[int] = None,
-        generator: Optional[torch.Generator] = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
         temperature: float = 1.0,
         chunk_size: int = DEFAULT_CHUNK,
     ) -> DecodedPoses:
@@ -218,7 +216,8 @@ class VPoser(nn.Module):
 
         Args:
             n: number of poses.
-            seed: seed of a fresh CPU ``torch.Generator`` (reproducible across devices).
+            seed: seed of a fresh CPU ``torch.Generator`` (reproducible across devices); None
+                draws from torch's global generator (:mod:`vposer._torchtools` states the rule).
             generator: a generator to draw from instead of ``seed``.
             temperature: scale of the latent codes (1 = the prior).
             chunk_size: the most poses decoded at a time; bounds the memory of large requests (on
@@ -239,11 +238,8 @@ class VPoser(nn.Module):
         z = self._check_latent(z)
         if not self.training:  # eval()/train() walk every module (~100 us): only when needed
             return self._decode_chunks(z, chunk_size)
-        self.eval()
-        try:
+        with eval_mode(self):
             return self._decode_chunks(z, chunk_size)
-        finally:
-            self.train(True)
 
     def _decode_chunks(self, z: Tensor, chunk_size: int) -> DecodedPoses:
         if z.device.type == "cpu":
@@ -261,14 +257,16 @@ class VPoser(nn.Module):
 
     def log_likelihood(self, poses: Tensor, samples: int = 16, **kwargs: Any) -> Tensor:
         """Importance-weighted ``log p(poses)``, ``(N,)`` nats (higher = more plausible); see
-        :func:`vposer.fit.log_likelihood` for the observation model and the arguments."""
-        from ..fit.likelihood import log_likelihood
+        :func:`vposer.model.likelihood.log_likelihood` for the observation model and the
+        arguments."""
+        from .likelihood import log_likelihood
 
         return log_likelihood(self, poses, samples=samples, **kwargs)
 
     def elbo(self, poses: Tensor, **kwargs: Any) -> Tensor:
-        """Evidence lower bound of ``poses``, ``(N,)`` nats; see :func:`vposer.fit.elbo`."""
-        from ..fit.likelihood import elbo
+        """Evidence lower bound of ``poses``, ``(N,)`` nats; see
+        :func:`vposer.model.likelihood.elbo`."""
+        from .likelihood import elbo
 
         return elbo(self, poses, **kwargs)
 
@@ -325,9 +323,10 @@ def iter_chunks(x: Tensor, chunk_size: int) -> Iterator[tuple[int, Tensor]]:
 def _perpendicular(u: Tensor) -> Tensor:
     """``(..., D)`` unit vectors perpendicular to the unit vectors ``u``: the coordinate axis
     least aligned with each, made orthogonal to it."""
-    axis = torch.nn.functional.one_hot(u.abs().argmin(-1), u.shape[-1]).to(u)
+    axis: Tensor = torch.nn.functional.one_hot(u.abs().argmin(-1), u.shape[-1]).to(u)
     w = axis - (axis * u).sum(-1, keepdim=True) * u
-    return w / w.norm(dim=-1, keepdim=True)
+    unit: Tensor = w / w.norm(dim=-1, keepdim=True)
+    return unit
 
 
 def interpolate(

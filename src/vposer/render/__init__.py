@@ -11,16 +11,17 @@ on a floor with a soft shadow::
     frames = render_animation(vertices_t, faces)                              # (T, 400, 400, 3)
     save_gif(frames, "anim.gif", duration_ms=100)
 
-With a model and a body: :func:`pose_grid`, :func:`interpolation_animation`. Importing this
-package does not touch OpenGL; the shared context is created on the first render.
+With a model and a body: :func:`pose_grid`, :func:`interpolation_animation` (they live in
+:mod:`vposer.pipelines`, a layer above this package, and resolve from here on first use).
+Importing this package does not touch OpenGL; the shared context is created on the first render.
 """
+from .._lazy import lazy_exports
 from .animation import frame_strip, render_animation
 from .context import RenderError, create_context, describe, gl_available, shared_context
 from .export import export_meshes
 from .geometry import DEFAULT_COLOR, PALETTE, Camera, frame_camera, part_colors, vertex_normals
 from .grid import DEFAULT_ANGLES, render_grid, tile
 from .io import atomic_path, check_outputs, save_gif, save_image, save_mp4, save_poses
-from .pipelines import body_vertices, interpolation_animation, interpolation_poses, load_pose, pose_grid
 from .renderer import Renderer, get_renderer
 from .toy import toy_bodies
 
@@ -57,3 +58,8 @@ __all__ = [
     "toy_bodies",
     "vertex_normals",
 ]
+
+#: Names kept here for old imports; defined by the model-driven pipelines above this package.
+_PIPELINES = {name: "vposer.pipelines" for name in (
+    "body_vertices", "interpolation_animation", "interpolation_poses", "load_pose", "pose_grid")}
+__getattr__, _dir = lazy_exports(__name__, _PIPELINES, globals())

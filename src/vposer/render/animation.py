@@ -1,7 +1,7 @@
 """Animations: a sequence of bodies rendered with one camera, e.g. a latent interpolation."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +15,7 @@ def render_animation(
     faces,
     angle_deg: float = 0.0,
     size: int = 400,
-    progress: Optional[bool] = None,
+    progress: bool | None = None,
     **options: Any,
 ) -> np.ndarray:
     """Render the frames of an animation with one fixed camera framing all of them.

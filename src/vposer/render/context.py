@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ctypes.util
 import os
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import VPoserError
 
@@ -44,7 +44,7 @@ def _egl_kwargs() -> dict[str, str]:
     return kwargs
 
 
-def create_context(backend: Optional[str] = None) -> Any:
+def create_context(backend: str | None = None) -> Any:
     """A new standalone ``moderngl.Context`` (OpenGL >= 3.3 core), headless when possible.
 
     Args:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -22,7 +21,7 @@ def export_meshes(
     path: PathLike,
     colors: ColorSpec = None,
     spacing: float = 0.0,
-    names: Optional[list[str]] = None,
+    names: list[str] | None = None,
 ) -> list[Path]:
     """Write bodies sharing one topology as mesh files.
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+
+from collections.abc import Sequence
 
 import numpy as np
 
 from .context import RenderError
 
-ColorSpec = Union[None, str, Sequence[float], np.ndarray]
+ColorSpec = str | Sequence[float] | np.ndarray | None
 
 DEFAULT_COLOR = (0.70, 0.72, 0.76)
 PALETTE = np.array(
@@ -116,7 +117,7 @@ def vertex_colors(colors: ColorSpec, n: int, v: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(np.clip(c, 0.0, 1.0), (n, v, 3)), dtype=np.float32)
 
 
-def part_colors(weights: np.ndarray, palette: Optional[np.ndarray] = None) -> np.ndarray:
+def part_colors(weights: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
     """``(V, 3)`` colours by body part: each vertex takes the colour of its heaviest joint.
 
     Args:

@@ -1,7 +1,8 @@
 """The tutorial's picture: samples in columns, view angles in rows, one camera for all cells."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""Atomic file output: images, GIF and MP4 animations, pose arrays.
+"""Atomic file output: images, GIF and MP4 animations (pose files: :mod:`vposer.posefiles`).
 
 Every writer creates a temporary file in the destination folder and renames it over the target
 (``os.replace``), so a reader never sees a half-written file and a failure leaves no debris.
@@ -8,15 +8,16 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from ..fileio import OUTPUT_FORMATS, atomic_path, check_outputs, expand_path  # noqa: F401  (check_outputs: re-export)
+from ..posefiles import save_poses  # noqa: F401  (re-export: the pose-file writer lives there)
 from .context import RenderError
+from .._types import PathLike
 
-PathLike = Union[str, os.PathLike]
 
 
 def as_frames(frames) -> np.ndarray:
@@ -129,18 +130,4 @@ def save_mp4(frames, path: PathLike, fps: float = 10.0, quality: float = 8.0) ->
             writer.close()
         if os.path.getsize(tmp) == 0:
             raise RenderError(f"ffmpeg wrote nothing to {path}")
-    return expand_path(path)
-
-
-def save_poses(path: PathLike, pose_body: np.ndarray, **extra: np.ndarray) -> Path:
-    """Save body poses as ``.npz`` with keys ``pose`` and ``pose_body`` (both ``(N, 63)`` float32).
-
-    Args:
-        pose_body: ``(N, 63)`` or ``(N, 21, 3)`` axis-angle.
-        extra: more arrays to store (e.g. ``z`` latent codes).
-    """
-    pose = np.asarray(pose_body, dtype=np.float32).reshape(len(pose_body), -1)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, pose=pose, pose_body=pose, **{k: np.asarray(v) for k, v in extra.items()})
     return expand_path(path)

@@ -7,7 +7,8 @@ slow context and shader set-up happen once per process.
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional, Sequence, Union
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from .geometry import (
     vertex_normals,
 )
 
-Background = Union[str, Sequence[float]]
+Background = str | Sequence[float]
 
 #: (direction towards the light in world space, colour): key, fill and rim lights.
 LIGHTS = (
@@ -51,7 +52,7 @@ def _gl(matrix: np.ndarray) -> bytes:
     return np.ascontiguousarray(matrix.T, dtype="f4").tobytes()
 
 
-def parse_background(background: Background) -> Optional[tuple[float, float, float]]:
+def parse_background(background: Background) -> tuple[float, float, float] | None:
     """``'white'``, ``'black'``, ``'transparent'`` (None) or an RGB triple in [0, 1]."""
     if isinstance(background, str):
         if background not in NAMED_BACKGROUNDS:
@@ -63,7 +64,7 @@ def parse_background(background: Background) -> Optional[tuple[float, float, flo
     return rgb  # type: ignore[return-value]
 
 
-def floor_color(bg: Optional[tuple[float, float, float]]) -> tuple[float, float, float]:
+def floor_color(bg: tuple[float, float, float] | None) -> tuple[float, float, float]:
     """The floor disc's colour: a shade darker than a light background, lighter than a dark one."""
     if bg is None:
         return FLOOR_COLOR
@@ -115,7 +116,7 @@ class Renderer:
         context: a ``moderngl.Context``; default the shared headless one.
     """
 
-    def __init__(self, width: int = 400, height: Optional[int] = None, samples: int = 4, context: Any = None):
+    def __init__(self, width: int = 400, height: int | None = None, samples: int = 4, context: Any = None):
         height = width if height is None else height
         if width < 8 or height < 8 or width > 8192 or height > 8192:
             raise RenderError(f"image size must be within 8..8192 pixels, got {width} x {height}")
@@ -124,7 +125,7 @@ class Renderer:
         with self.ctx:
             self.samples = int(min(max(samples, 0), self.ctx.max_samples))
             self._build()
-        self._faces: Optional[np.ndarray] = None
+        self._faces: np.ndarray | None = None
         self._num_vertices = -1
 
     def _build(self) -> None:
@@ -176,7 +177,7 @@ class Renderer:
         self,
         vertices,
         faces,
-        angles_deg: Union[float, Sequence[float]] = 0.0,
+        angles_deg: float | Sequence[float] = 0.0,
         *,
         colors: ColorSpec = None,
         background: Background = "white",
@@ -186,7 +187,7 @@ class Renderer:
         elevation_deg: float = 10.0,
         margin: float = 0.05,
         center: str = "each",
-        progress: Optional[bool] = None,
+        progress: bool | None = None,
     ) -> np.ndarray:
         """Render every body at every view angle, all with one camera.
 
@@ -316,7 +317,7 @@ def _unpremultiply(rgba: np.ndarray) -> np.ndarray:
 _RENDERERS: dict[tuple[int, int, int], Renderer] = {}
 
 
-def get_renderer(width: int = 400, height: Optional[int] = None, samples: int = 4) -> Renderer:
+def get_renderer(width: int = 400, height: int | None = None, samples: int = 4) -> Renderer:
     """A cached :class:`Renderer` of this size in the shared context (created on first use)."""
     key = (int(width), int(width if height is None else height), int(samples))
     if key not in _RENDERERS:

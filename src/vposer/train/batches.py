@@ -3,14 +3,16 @@
 Pose data sets are small next to the network's work (a million poses x 63 floats is 250 MB), so
 batches are sliced from one tensor instead of going through worker processes. The order of an
 epoch is a permutation drawn from ``(seed, epoch)`` alone; under DDP each rank takes every
-``world_size``-th batch of it (evaluation: every ``world_size``-th row). The object is *stateful* in Lightning's sense (``state_dict`` /
-``load_state_dict``): a checkpoint written in the middle of an epoch records how many batches were
-consumed, and a resumed run continues with the next batch of the same permutation, so an
-interrupted deterministic run ends with the same weights as an uninterrupted one.
+``world_size``-th batch of it (evaluation: every ``world_size``-th row). The object is *stateful*
+in Lightning's sense (``state_dict`` / ``load_state_dict``): a checkpoint written in the middle of
+an epoch records how many batches were consumed, and a resumed run continues with the next batch
+of the same permutation, so an interrupted deterministic run ends with the same weights as an
+uninterrupted one.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -42,7 +44,7 @@ class PoseBatches:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.consumed = 0  # batches of the current epoch finished by the training step
-        self._resume: Optional[dict[str, int]] = None
+        self._resume: dict[str, int] | None = None
 
     def _num_global_batches(self) -> int:
         n = self.poses.shape[0]

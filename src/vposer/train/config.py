@@ -19,11 +19,13 @@ import copy
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
+from collections.abc import Mapping
 
 import yaml
 
-from ..errors import ConfigError, PathLike, reads_file
+from .._types import PathLike
+from ..errors import ConfigError, reads_file
 
 # Every key a config may hold; a dict value lists the keys of a section ("*" = free-form).
 SCHEMA: dict[str, Any] = {
@@ -56,7 +58,7 @@ SCHEMA: dict[str, Any] = {
 RECIPES = ("v1", "v2")
 
 
-def _check_keys(data: Mapping[str, Any], schema: Mapping[str, Any], where: str, path: Optional[PathLike]) -> None:
+def _check_keys(data: Mapping[str, Any], schema: Mapping[str, Any], where: str, path: PathLike | None) -> None:
     for key, value in data.items():
         if key not in schema:
             known = ", ".join(sorted(schema))
@@ -98,7 +100,7 @@ class TrainConfig:
     """
 
     raw: dict[str, Any]
-    source: Optional[Path] = None
+    source: Path | None = None
 
     def get(self, dotted: str, default: Any = None) -> Any:
         node: Any = self.raw
@@ -117,7 +119,7 @@ class TrainConfig:
         return int(self.get("general.rnd_seed", 100))
 
     @property
-    def prepared_dir(self) -> Optional[Path]:
+    def prepared_dir(self) -> Path | None:
         value = self.get("data.prepared_dir") or self.get("data_parms.dataset_dir")
         if value is None:
             return None
@@ -139,7 +141,7 @@ class TrainConfig:
 
 
 @reads_file
-def load_config(path: Optional[PathLike] = None, overrides: Optional[Mapping[str, Any]] = None) -> TrainConfig:
+def load_config(path: PathLike | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
     """Read and validate a YAML config (or none: the v2 preset), apply ``overrides`` (nested dict).
 
     Raises:

@@ -16,7 +16,7 @@ Vertices and joints come from the body model posed with zero shape and zero root
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor

@@ -1,7 +1,7 @@
 """The Lightning module: a VPoser, a frozen body model, the recipe's loss and optimiser."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -117,6 +117,6 @@ class VPoserModule(pl.LightningModule):
         checkpoint["state_dict"] = {**checkpoint["state_dict"], **body_state}
 
 
-def vposer_from_module_state(state: dict[str, Tensor], config: Optional[VPoserConfig] = None) -> dict[str, Tensor]:
+def vposer_from_module_state(state: dict[str, Tensor], config: VPoserConfig | None = None) -> dict[str, Tensor]:
     """The VPoser weights of a module checkpoint's ``state_dict`` (prefix ``vposer.`` removed)."""
     return {k[len("vposer."):]: v for k, v in state.items() if k.startswith("vposer.")}

@@ -10,6 +10,8 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
+from .._torchtools import eval_mode
+
 
 class ValidationPictures(pl.Callback):
     """Writes ``<run>/images/epoch_NNN.png`` on the global-zero rank after each validation.
@@ -35,20 +37,15 @@ class ValidationPictures(pl.Callback):
             self._disable(why)
             return
         vp = module.vposer
-        was_training = vp.training
-        vp.eval()
-        try:
-            with torch.no_grad():
-                n = self.num_bodies
-                sampled = vp.sample(n, seed=0).axis_angle
-                every = trainer.datamodule.val_poses
-                picks = torch.linspace(0, len(every) - 1, n).round().long()  # spread over takes
-                val_poses = every[picks].to(module.device)
-                rec = vp.decode(vp.encode(val_poses).mean).axis_angle
-                poses = torch.cat([sampled, val_poses.reshape(-1, 21, 3), rec]).reshape(-1, 63)
-                verts = module.body(pose_body=poses).vertices.float().cpu().numpy()
-        finally:
-            vp.train(was_training)
+        with eval_mode(vp), torch.no_grad():
+            n = self.num_bodies
+            sampled = vp.sample(n, seed=0).axis_angle
+            every = trainer.datamodule.val_poses
+            picks = torch.linspace(0, len(every) - 1, n).round().long()  # spread over takes
+            val_poses = every[picks].to(module.device)
+            rec = vp.decode(vp.encode(val_poses).mean).axis_angle
+            poses = torch.cat([sampled, val_poses.reshape(-1, 21, 3), rec]).reshape(-1, 63)
+            verts = module.body(pose_body=poses).vertices.float().cpu().numpy()
         faces = module.body.faces.cpu().numpy()
         rows = [verts[i * n:(i + 1) * n] for i in range(3) if len(verts[i * n:(i + 1) * n]) == n]
         images = [render_grid(r, faces, angles=(0,), cell_size=200) for r in rows]
@@ -56,5 +53,5 @@ class ValidationPictures(pl.Callback):
         save_image(np.concatenate(images, axis=0), folder / f"epoch_{trainer.current_epoch:03d}.png")
 
     def _disable(self, why: str) -> None:
-        warnings.warn(f"no validation pictures: {why}")
+        warnings.warn(f"no validation pictures: {why}", stacklevel=2)
         self._disabled = True

@@ -10,20 +10,23 @@ holding the lock.
 from __future__ import annotations
 
 import itertools
-import os
 import signal
-import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InputError, PathLike, VPoserError
-from ..fileio import expand_path
+from .._types import PathLike
+from ..errors import InputError, VPoserError
+from ..fileio import expand_path, write_bytes
 from .gui import SLIDER_RANGE, build_controls
 from .scene import SceneView, flatten_rgba, render_offline
 from .state import MAX_BODIES, Frames, ViewerState
+if TYPE_CHECKING:
+    from ..body import BodyModel
+    from ..model import VPoser
+
 
 DEFAULT_SHOT = (720, 1280)  # (height, width) of a screenshot when the browser reports no size
 
@@ -61,8 +64,8 @@ class ViewerApp:
     The methods are what the control panel calls; scripts and tests may call them directly.
     """
 
-    def __init__(self, model: Any, body: Any = None, *, host: str = "127.0.0.1", port: int = 8080,
-                 poses: Optional[PathLike] = None, num_bodies: int = 1, output_dir: PathLike = ".",
+    def __init__(self, model: VPoser, body: BodyModel | None = None, *, host: str = "127.0.0.1", port: int = 8080,
+                 poses: PathLike | None = None, num_bodies: int = 1, output_dir: PathLike = ".",
                  spacing: float = 1.0, verbose: bool = False):
         viser = import_viser()
         if body is None:
@@ -76,7 +79,7 @@ class ViewerApp:
         self.host = host
         self._lock = threading.RLock()
         self._local = threading.local()
-        self._player: Optional[threading.Thread] = None
+        self._player: threading.Thread | None = None
         self._halt = threading.Event()
         self._stopped = False
         self.server = viser.ViserServer(host=host, port=int(port), label="vposer", verbose=verbose)
@@ -127,7 +130,7 @@ class ViewerApp:
         return self._player is not None and self._player.is_alive()
 
     # -- edits --------------------------------------------------------------------------------
-    def sample(self, seed: Optional[int] = None, temperature: Optional[float] = None,
+    def sample(self, seed: int | None = None, temperature: float | None = None,
                advance_seed: bool = False) -> np.ndarray:
         """Draw new codes for all bodies (defaults: the panel's seed and temperature); with
         ``advance_seed`` the panel's seed counts up, so the next click draws other poses."""
@@ -178,13 +181,13 @@ class ViewerApp:
             self.scene.update(self.state)
             self._sync_gui()
 
-    def set_visibility(self, mesh: Optional[bool] = None, skeleton: Optional[bool] = None) -> None:
+    def set_visibility(self, mesh: bool | None = None, skeleton: bool | None = None) -> None:
         with self._lock:
             self.scene.set_visibility(mesh=mesh, skeleton=skeleton)
             self._sync_gui()
 
     # -- pose files ---------------------------------------------------------------------------
-    def load_poses(self, path: PathLike, label: Optional[str] = None) -> int:
+    def load_poses(self, path: PathLike, label: str | None = None) -> int:
         """Load a pose file to encode from (``label``: its name in the panel, default the
         path); returns its number of poses."""
         with self._lock:
@@ -196,7 +199,7 @@ class ViewerApp:
             self._file_loaded()
             return n
 
-    def encode_file(self, path: Optional[PathLike] = None, frame: int = 0) -> np.ndarray:
+    def encode_file(self, path: PathLike | None = None, frame: int = 0) -> np.ndarray:
         """Encode pose ``frame`` of ``path`` (default: the loaded file) into the edited body."""
         self.stop_playback()
         with self._lock:
@@ -222,8 +225,8 @@ class ViewerApp:
             self._status(f"pose {name} set ({' and '.join(sorted(self.state.endpoints))} marked)")
             return z
 
-    def play_interpolation(self, steps: Optional[int] = None, method: Optional[str] = None,
-                           fps: Optional[float] = None, loop: Optional[bool] = None) -> threading.Thread:
+    def play_interpolation(self, steps: int | None = None, method: str | None = None,
+                           fps: float | None = None, loop: bool | None = None) -> threading.Thread:
         """Play A to B on the edited body in a background thread (returned; see
         :meth:`wait_playback`). Defaults come from the panel; with ``fps`` None the speed
         slider is read at every frame. ``loop`` plays A to B and back until stopped."""
@@ -240,7 +243,7 @@ class ViewerApp:
             self._player.start()
             return self._player
 
-    def _play(self, frames: Frames, fps: Optional[float], loop: bool) -> None:
+    def _play(self, frames: Frames, fps: float | None, loop: bool) -> None:
         t, count = 0, len(frames.z)
         while not self._halt.is_set():
             with self._lock:
@@ -267,7 +270,7 @@ class ViewerApp:
         player.join(timeout)
         self._player = None
 
-    def wait_playback(self, timeout: Optional[float] = None) -> bool:
+    def wait_playback(self, timeout: float | None = None) -> bool:
         """Wait for the interpolation to end; True when it has."""
         player = self._player
         if player is not None:
@@ -275,7 +278,7 @@ class ViewerApp:
         return not self.playing
 
     # -- output -------------------------------------------------------------------------------
-    def export_pose(self, path: Optional[PathLike] = None, client: Any = None) -> Path:
+    def export_pose(self, path: PathLike | None = None, client: Any = None) -> Path:
         """Write the edited body's pose: ``pose_body`` ``(1, 63)``, ``z`` ``(1, D)``, ``meta``
         (default name: ``vposer_pose_NNN.npz`` in ``output_dir``); a ``client`` also gets it as
         a download."""
@@ -288,8 +291,8 @@ class ViewerApp:
         self._delivered(path, client)
         return path
 
-    def screenshot(self, path: Optional[PathLike] = None, client: Any = None,
-                   size: Optional[tuple[int, int]] = None, timeout: float = 30.0) -> Path:
+    def screenshot(self, path: PathLike | None = None, client: Any = None,
+                   size: tuple[int, int] | None = None, timeout: float = 30.0) -> Path:
         """Save a PNG of the scene (default name ``vposer_view_NNN.png`` in ``output_dir``).
 
         Rendered by ``client`` (or the first connected browser) from its current camera; with
@@ -308,7 +311,7 @@ class ViewerApp:
             height, width = size or DEFAULT_SHOT
             image = render_offline(vertices, self.state.faces, width, height)
         path = Path(path) if path is not None else self._next_name("vposer_view", ".png")
-        _atomic_write(path, iio.imwrite("<bytes>", image, extension=".png"))
+        write_bytes(path, iio.imwrite("<bytes>", image, extension=".png"))
         self._delivered(path, client)
         return path
 
@@ -339,7 +342,7 @@ class ViewerApp:
     def _status(self, text: str) -> None:
         self.controls.status.content = text
 
-    def _sync_gui(self, seed: Optional[int] = None, path: Optional[str] = None) -> None:
+    def _sync_gui(self, seed: int | None = None, path: str | None = None) -> None:
         """Write the state into the widgets without triggering their callbacks."""
         with self._lock:
             self._local.syncing = True
@@ -368,7 +371,7 @@ class ViewerApp:
         self.stop_playback()
         self.server.stop()
 
-    def __enter__(self) -> "ViewerApp":
+    def __enter__(self) -> ViewerApp:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -386,16 +389,3 @@ class ViewerApp:
                 signal.signal(sig, handler)
             self.stop()
         return 0
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -10,7 +10,8 @@ import functools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from ..errors import VPoserError
 
@@ -41,7 +42,7 @@ class Controls:
     latents: list[Any]
 
 
-def _guarded(app: "ViewerApp", func: Callable[[Any], None]) -> Callable[[Any], None]:
+def _guarded(app: ViewerApp, func: Callable[[Any], None]) -> Callable[[Any], None]:
     """Wrap a callback: skip it while the app writes widgets itself, report user errors."""
 
     @functools.wraps(func)
@@ -56,7 +57,7 @@ def _guarded(app: "ViewerApp", func: Callable[[Any], None]) -> Callable[[Any], N
     return callback
 
 
-def build_controls(app: "ViewerApp", latent_dim: int, num_bodies: int, max_bodies: int,
+def build_controls(app: ViewerApp, latent_dim: int, num_bodies: int, max_bodies: int,
                    pose_path: str = "") -> Controls:
     """Add the panel to ``app.server.gui`` and wire it to ``app``."""
     gui = app.server.gui
@@ -126,11 +127,11 @@ def build_controls(app: "ViewerApp", latent_dim: int, num_bodies: int, max_bodie
                     method, steps, fps, loop, status, latents)
 
 
-def _latent_moved(app: "ViewerApp", i: int, event: Any) -> None:
+def _latent_moved(app: ViewerApp, i: int, event: Any) -> None:
     app.set_latent(i, float(event.target.value))
 
 
-def _load_upload(app: "ViewerApp", uploaded: Any) -> None:
+def _load_upload(app: ViewerApp, uploaded: Any) -> None:
     """Load an uploaded pose file (through a temporary copy, removed afterwards)."""
     name = Path(getattr(uploaded, "name", "") or "upload.npz").name
     with tempfile.TemporaryDirectory(prefix="vposer_view_") as folder:

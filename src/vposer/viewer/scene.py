@@ -6,7 +6,8 @@ y up, like the body models; the camera starts in front of the bodies (+z), looki
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -23,7 +24,7 @@ class SceneView:
     def __init__(self, server: Any, state: ViewerState):
         self.scene = server.scene
         self.meshes: list[Any] = []
-        self.skeleton: Optional[Any] = None
+        self.skeleton: Any | None = None
         self.show_mesh = True
         self.show_skeleton = False
         self.scene.set_up_direction("+y")
@@ -58,7 +59,7 @@ class SceneView:
             "/skeleton", segments, BONE_COLOR, thickness=0.012, visible=self.show_skeleton)
         self.update(state)
 
-    def update(self, state: ViewerState, bodies: Optional[Sequence[int]] = None) -> None:
+    def update(self, state: ViewerState, bodies: Sequence[int] | None = None) -> None:
         """Send the vertices of ``bodies`` (default all) and all bones; colour the selected body."""
         for i in range(state.num_bodies) if bodies is None else bodies:
             mesh = self.meshes[i]
@@ -69,7 +70,7 @@ class SceneView:
         if self.skeleton is not None:
             self.skeleton.points = state.skeleton()
 
-    def set_visibility(self, mesh: Optional[bool] = None, skeleton: Optional[bool] = None) -> None:
+    def set_visibility(self, mesh: bool | None = None, skeleton: bool | None = None) -> None:
         if mesh is not None:
             self.show_mesh = bool(mesh)
             for handle in self.meshes:

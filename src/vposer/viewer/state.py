@@ -13,12 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ..errors import InputError, PathLike
+from .._types import PathLike
+from ..errors import InputError
+if TYPE_CHECKING:
+    from ..body import BodyModel
+    from ..model import VPoser
+
 
 MAX_BODIES = 16
 SKELETON_JOINTS = 22  # pelvis + the 21 body joints VPoser models (the SMPL family's first 22)
@@ -85,7 +90,7 @@ class ViewerState:
         loaded: poses ``(N, 63)`` read from a pose file (or None) and ``loaded_path``.
     """
 
-    def __init__(self, model: Any, body: Any, num_bodies: int = 1, spacing: float = 1.0):
+    def __init__(self, model: VPoser, body: BodyModel, num_bodies: int = 1, spacing: float = 1.0):
         self.model = model.eval()
         self.body = body
         self.spacing = float(spacing)
@@ -94,9 +99,9 @@ class ViewerState:
         self.parents = body.parents.detach().cpu().numpy()
         self.selected = 0
         self.endpoints: dict[str, np.ndarray] = {}
-        self.loaded: Optional[np.ndarray] = None
-        self.loaded_path: Optional[Path] = None
-        self.last_seed: Optional[int] = None
+        self.loaded: np.ndarray | None = None
+        self.loaded_path: Path | None = None
+        self.last_seed: int | None = None
         self.z = np.zeros((_check_count(num_bodies), self.latent_dim), dtype=np.float32)
         self.refresh()
 
@@ -137,7 +142,7 @@ class ViewerState:
         return skeleton_segments(self.joints, self.parents)
 
     # -- edits --------------------------------------------------------------------------------
-    def sample(self, seed: Optional[int] = None, temperature: float = 1.0) -> np.ndarray:
+    def sample(self, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
         """Draw new codes for every body from ``N(0, temperature^2 I)`` (``seed``: reproducible,
         as ``vposer sample``); returns ``z`` ``(B, D)``."""
         z = self.model.sample_latent(self.num_bodies, seed=seed, temperature=float(temperature))
@@ -151,7 +156,7 @@ class ViewerState:
         self.z[:] = 0.0
         self.refresh()
 
-    def set_latent(self, i: int, value: float, body: Optional[int] = None) -> None:
+    def set_latent(self, i: int, value: float, body: int | None = None) -> None:
         """Set dimension ``i`` of the selected body's code (or of ``body``) to ``value``."""
         if not 0 <= int(i) < self.latent_dim:
             raise InputError(f"latent dimension must be in 0..{self.latent_dim - 1}, got {i}")
@@ -160,7 +165,7 @@ class ViewerState:
         self.z[self.selected if body is None else self._check_body(body), int(i)] = float(value)
         self.refresh()
 
-    def set_code(self, z: np.ndarray, body: Optional[int] = None) -> None:
+    def set_code(self, z: np.ndarray, body: int | None = None) -> None:
         """Replace the selected body's code (or ``body``'s) by ``z`` ``(D,)``."""
         z = np.asarray(z, dtype=np.float32).reshape(-1)
         if z.shape != (self.latent_dim,) or not np.isfinite(z).all():
@@ -171,7 +176,7 @@ class ViewerState:
     def select(self, body: int) -> None:
         self.selected = self._check_body(body)
 
-    def set_num_bodies(self, n: int, seed: Optional[int] = None, temperature: float = 1.0) -> None:
+    def set_num_bodies(self, n: int, seed: int | None = None, temperature: float = 1.0) -> None:
         """Show ``n`` bodies: keep the first codes, draw the new ones (``seed``, ``temperature``)."""
         n = _check_count(n)
         if n > self.num_bodies:
