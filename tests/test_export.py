@@ -58,8 +58,9 @@ def _aa_errors(a, b):
 def test_onnx_agrees_with_torch_on_10000_codes_and_poses(name, exports):
     """Against torch float32 and against the same network in float64 (the exact result).
 
-    With the default weights the two float32 results agree within 1e-6 (matrices, axis-angle,
-    posterior mean). The v1 and v2 fixtures hold random weights whose decoder outputs reach 70:
+    With the default weights the two float32 results agree within 5e-6 (matrices, axis-angle,
+    posterior mean; the test asks 1e-5 and 1e-4 rad). The v1 and v2 fixtures hold random
+    weights whose decoder outputs reach 70:
     there torch float32 is itself up to 1.5e-4 from the float64 result, and so is ONNX Runtime
     (a matrix product sums in another order); for them the test asks that ONNX Runtime is no
     further from the exact result than twice torch's own distance."""

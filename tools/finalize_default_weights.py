@@ -52,6 +52,14 @@ def by_source(data: Path, split: str) -> dict:
                                               dtype=np.float32)) for name in names}
 
 
+def _portable(config: dict) -> dict:
+    """The training config with this machine's folders replaced by the model card's names."""
+    config = json.loads(json.dumps(config))
+    config.get("data", {})["prepared_dir"] = "open_prior_data"
+    config.get("logging", {})["work_dir"] = "runs/vposer_open"
+    return config
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path)
@@ -63,7 +71,7 @@ def main() -> int:
     model = vposer.load_model(args.run)
     model.info = {"trained_by": "vposer train", "recipe_file": "tools/default_weights.yaml",
                   "data_recipe": "tools/open_prior_data.yaml",
-                  "training_config": model.info.get("training_config", {})}
+                  "training_config": _portable(model.info.get("training_config", {}))}
     vposer.save_model(model, DEST)
     model = vposer.load_model(DEST)
     body = vposer.load_body()
