@@ -178,7 +178,7 @@ def test_load_model_takes_both_keyword_generations(v2_dir):
     assert "epoch=13" in fname and cfg.logging.best_model_fname == fname
 
 
-def test_load_model_refuses_a_model_code_that_does_not_fit(v1_dir, v2_dir):
+def test_load_model_refuses_a_model_code_that_does_not_fit(v1_dir, v2_dir, tmp_path):
     from human_body_prior.models.vposer_model import VPoser as VPoserV2
     from human_body_prior.tools.model_loader import load_model
     from human_body_prior.train.vposer_smpl import VPoser as VPoserV1
@@ -187,6 +187,11 @@ def test_load_model_refuses_a_model_code_that_does_not_fit(v1_dir, v2_dir):
     with pytest.raises(CheckpointError, match=r"v1 VPoser.*use human_body_prior\.train\.vposer_smpl") as err:
         load_model(str(v1_dir), model_code=VPoserV2, remove_words_in_model_weights="vp_model.")
     assert "\n" not in str(err.value) and str(v1_dir) in str(err.value)
+    link = tmp_path / "my_release"  # the error names the folder as the user gave it
+    link.symlink_to(v1_dir)
+    with pytest.raises(CheckpointError, match=r"v1 VPoser") as err:
+        load_model(str(link), model_code=VPoserV2)
+    assert str(err.value).startswith(str(link))
     with pytest.raises(CheckpointError, match=r"v2 VPoser.*use human_body_prior\.models\.vposer_model"):
         load_model(str(v2_dir), model_code=VPoserV1)
 

@@ -125,15 +125,15 @@ def expid2model(expr_dir: str) -> tuple:
     return _v1_settings(path, best=best), str(best)
 
 
-def _compat(model: vposer.VPoser, api: str) -> torch.nn.Module:
+def _compat(model: vposer.VPoser, api: str, where: Any = None) -> torch.nn.Module:
     """The package's compat class holding the weights: ``api='v2'`` the dict API of
     :class:`~human_body_prior.models.vposer_model.VPoser` (v2 weights only), ``'v1'`` the v1 API
-    (any weights)."""
+    (any weights). ``where`` names the release in errors (default: the path it was read from)."""
     c = model.config
     if api == "v2":
         if c.architecture != "v2":
             raise CheckpointError(f"this is a {c.architecture} VPoser; {_CLASS_FOR['v2']} cannot "
-                                  f"hold it: use {_CLASS_FOR[c.architecture]}", model.info.get("path"))
+                                  f"hold it: use {_CLASS_FOR[c.architecture]}", where or model.info.get("path"))
         compat = VPoserV2({"model_params": {"num_neurons": c.num_neurons, "latentD": c.latent_dim}})
         compat.load_state_dict(model.state_dict())
         compat.info = dict(model.info)
@@ -219,19 +219,19 @@ def load_model(expr_dir: str, model_code: Any | None = None,
         return cfg
     loaded = vposer.load_model(Path(expr_dir).expanduser())
     arch = loaded.config.architecture
-    where = loaded.info.get("path")
+    where = Path(expr_dir).expanduser()  # as the user named it (the loader resolves links)
     if "snapshot" in loaded.info:
         logging = dict(cfg.get("logging") or {})
         logging["best_model_fname"] = loaded.info["snapshot"]
         cfg.logging = logging
     if model_code is None:
-        model = _compat(loaded, arch)
+        model = _compat(loaded, arch, where)
     elif isinstance(model_code, type) and issubclass(model_code, (VPoserV2, V1Interface)):
         wanted = "v2" if issubclass(model_code, VPoserV2) else "v1"
         if model_code is VPoserV1 and arch != "v1":
             raise CheckpointError(f"this is a {arch} VPoser release; {_CLASS_FOR['v1']} cannot "
                                   f"hold it: use {_CLASS_FOR[arch]}", where)
-        model = _compat(loaded, wanted)
+        model = _compat(loaded, wanted, where)
     else:
         model = model_code(cfg)
         _load_into(model, loaded, model_code)
