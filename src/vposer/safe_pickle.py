@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = ["ARRAY_CLASS", "MAX_OPCODES", "GuardedUnpickler", "check_key", "checked",
-           "codecs_encode", "numpy_scalar", "reconstruct_array"]
+           "codecs_encode", "make_dtype", "numpy_scalar", "reconstruct_array"]
 
 try:
     from numpy._core import multiarray as _multiarray
@@ -55,6 +55,17 @@ def reconstruct_array(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
         raise pickle.UnpicklingError(f"an array is pre-allocated with shape {shape!r}; pickles "
                                      "of arrays start empty")
     return _multiarray._reconstruct(np.ndarray, shape, dtype)
+
+
+def make_dtype(*args: Any) -> np.dtype[Any]:
+    """``numpy.dtype`` as pickles call it (``dtype('f8', False, True)``). numpy parses some type
+    strings with :func:`ast.literal_eval`, so a damaged one can raise ``SyntaxError`` and more:
+    every failure becomes an :class:`pickle.UnpicklingError`."""
+    try:
+        return np.dtype(*args)
+    except Exception as exc:  # noqa: BLE001  (numpy's parser raises many kinds)
+        raise pickle.UnpicklingError(f"a numpy dtype from {str(args[:1])[:60]}: "
+                                     f"{type(exc).__name__}") from None
 
 
 def codecs_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:

@@ -27,7 +27,7 @@ import numpy as np
 from .._archive import describe
 from .._types import PathLike
 from ..errors import BodyModelError, UnsafePickleError
-from ..safe_pickle import ARRAY_CLASS, GuardedUnpickler, checked, codecs_encode, numpy_scalar, \
+from ..safe_pickle import ARRAY_CLASS, GuardedUnpickler, checked, codecs_encode, make_dtype, numpy_scalar, \
     reconstruct_array
 
 __all__ = ["UnsafeBodyFileError", "load_legacy_pickle", "unconverted", "unpickle_restricted"]
@@ -66,7 +66,7 @@ def _numpy_globals() -> dict[str, Any]:
         return numeric._frombuffer(buf, dtype, shape, order)
 
     return {"_reconstruct": reconstruct_array, "scalar": numpy_scalar, "_frombuffer": frombuffer,
-            "ndarray": ARRAY_CLASS, "dtype": np.dtype}
+            "ndarray": ARRAY_CLASS, "dtype": make_dtype}
 
 
 _NUMPY = _numpy_globals()

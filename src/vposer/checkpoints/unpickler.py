@@ -39,7 +39,7 @@ import torch
 
 from .._types import PathLike
 from ..errors import CheckpointError, UnsafePickleError, reads_file
-from ..safe_pickle import (ARRAY_CLASS, GuardedUnpickler, checked, codecs_encode, numpy_scalar,
+from ..safe_pickle import (ARRAY_CLASS, GuardedUnpickler, checked, codecs_encode, make_dtype, numpy_scalar,
                            reconstruct_array)
 
 __all__ = ["load_torch_file"]
@@ -66,7 +66,7 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("_codecs", "encode"): codecs_encode,  # bytes in protocol-2 pickles
     ("torch", "Size"): torch.Size, ("torch", "device"): torch.device,
     ("torch.nn.parameter", "Parameter"): torch.nn.Parameter,
-    ("numpy", "ndarray"): ARRAY_CLASS, ("numpy", "dtype"): np.dtype,
+    ("numpy", "ndarray"): ARRAY_CLASS, ("numpy", "dtype"): make_dtype,
     **{(m, "_reconstruct"): reconstruct_array for m in _NUMPY_ARRAY_MODULES},
     **{(m, "scalar"): numpy_scalar for m in _NUMPY_ARRAY_MODULES},
     **{("torch._utils", name): getattr(torch._utils, name) for name in (
