@@ -186,6 +186,17 @@ def _numeric(array: np.ndarray, what: str, path: PathLike) -> np.ndarray:
     return array
 
 
+def _float32(array: np.ndarray, what: str, path: PathLike) -> np.ndarray:
+    """``array`` checked by :func:`_numeric`, as float32; values beyond float32's range (which
+    the cast would turn into Inf) are refused."""
+    array = _numeric(array, what, path)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = array.astype(np.float32)
+    if not np.isfinite(out).all():
+        raise InputError(f"{what} hold values beyond float32's range (|x| > 3.4e38)", path)
+    return out
+
+
 def read_meta(data: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """The ``meta`` JSON of a file written by vposer (empty when absent)."""
     if "meta" not in data:
@@ -224,7 +235,7 @@ def load_poses(path: PathLike, key: str | None = None) -> np.ndarray:
         poses = poses.reshape(len(poses), 63)
     if poses.ndim != 2 or poses.shape[1] != 63:
         raise InputError(f"body poses must be (N, 63) or (N, 21, 3), got {poses.shape}", path)
-    return _numeric(poses, "body poses", path).astype(np.float32)
+    return _float32(poses, "body poses", path)
 
 
 @reads_file
@@ -238,7 +249,7 @@ def load_latents(path: PathLike, latent_dim: int) -> np.ndarray:
         z = z[None]
     if z.ndim != 2 or z.shape[1] != latent_dim:
         raise InputError(f"latent codes must be (N, {latent_dim}), got {z.shape}", path)
-    return _numeric(z, "latent codes", path).astype(np.float32)
+    return _float32(z, "latent codes", path)
 
 
 def meta_json(**fields: Any) -> np.ndarray:
