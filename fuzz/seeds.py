@@ -21,6 +21,7 @@ from pathlib import Path
 from collections.abc import Callable
 
 import numpy as np
+from tests.mocap_samples import ASF  # the tests' skeleton with every quirk (REPO is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -595,64 +596,6 @@ def seeds_bvh() -> Seeds:
         out["shared_slice.bvh"] = _first_frames(text).encode()
     return out
 
-
-ASF = """\
-# a comment
-:version 1.10
-:name TEST
-:units
-  angle rad
-  mass 1.0
-  length 0.5
-:documentation
-  free text: begin end root 1 2 3
-:root
-   order RX RY RZ TX TY TZ
-   axis ZYX
-   position 1 2 3
-   orientation 0.1 -0.2 0.3
-:bonedata
-  begin
-     id 2
-     name shin
-     direction 0.6 -0.8 0
-     length 5
-     axis 0 0 0.2 XYZ
-     dof ry rx rz tx l
-  end
-  begin
-     id 1
-     name thigh
-     direction 0 -1 0
-     length 4
-     axis 0.3 -0.2 0.5 ZXY
-     dof rz rx
-     limits (-3.0 3.0)
-            (-1.0 1.0)
-  end
-  begin
-     name hipjoint
-     direction 1 0 0
-     length 1
-     axis 0 0 0 XYZ
-  end
-  begin
-     name spine
-     direction 0 0.6 0.8
-     length 3
-     axis 0 0 0 XYZ
-     dof rx ry rz
-     limits (-inf inf) (-1 1)
-            (-2 2)
-  end
-:hierarchy
-  begin
-    root hipjoint
-    root spine
-    hipjoint thigh
-    thigh shin
-  end
-"""
 
 AMC = """\
 # made for the fuzzer

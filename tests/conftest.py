@@ -1,6 +1,7 @@
 """Shared test fixtures: paths to ../shared (skipped with a clear reason when absent)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,16 @@ def aa_close(a: torch.Tensor, b: torch.Tensor) -> float:
     flipped = (a + b).abs().amax(-1)
     near_pi = b.norm(dim=-1) > torch.pi - 1e-3
     return torch.where(near_pi, torch.minimum(same, flipped), same).max().item()
+
+
+@pytest.fixture(scope="module")
+def gl():
+    """The GL description; skips (fails with VPOSER_REQUIRE_GL=1) when no context can be made."""
+    from vposer.render import gl_available
+
+    ok, why = gl_available()
+    if not ok and os.environ.get("VPOSER_REQUIRE_GL") == "1":  # CI: a missing GL stack is a failure
+        pytest.fail(f"VPOSER_REQUIRE_GL=1 but no OpenGL context: {why}")
+    if not ok:
+        pytest.skip(f"no OpenGL context: {why}")
+    return why

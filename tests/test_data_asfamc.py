@@ -12,70 +12,11 @@ import pytest
 from scipy.spatial.transform import Rotation as R
 
 from conftest import SHARED, need_shared
+from mocap_samples import ASF
 from vposer.data.amc import pair_asf, read_amc
 from vposer.data.asf import read_asf
 from vposer.errors import InputError
 
-# A small skeleton with every quirk: radians, length unit 0.5 (1 unit = 2 inches), a root order
-# with rotations first, a root axis ZYX with an orientation, bones listed out of tree order, a
-# bone axis ZXY, dof subsets in odd orders (with tx and l), multi-line limits, comments, docs.
-ASF = """\
-# a comment
-:version 1.10
-:name TEST
-:units
-  angle rad
-  mass 1.0
-  length 0.5
-:documentation
-  free text: begin end root 1 2 3
-:root
-   order RX RY RZ TX TY TZ
-   axis ZYX
-   position 1 2 3
-   orientation 0.1 -0.2 0.3
-:bonedata
-  begin
-     id 2
-     name shin
-     direction 0.6 -0.8 0
-     length 5
-     axis 0 0 0.2 XYZ
-     dof ry rx rz tx l
-  end
-  begin
-     id 1
-     name thigh
-     direction 0 -1 0
-     length 4
-     axis 0.3 -0.2 0.5 ZXY
-     dof rz rx
-     limits (-3.0 3.0)
-            (-1.0 1.0)
-  end
-  begin
-     name hipjoint
-     direction 1 0 0
-     length 1
-     axis 0 0 0 XYZ
-  end
-  begin
-     name spine
-     direction 0 0.6 0.8
-     length 3
-     axis 0 0 0 XYZ
-     dof rx ry rz
-     limits (-inf inf) (-1 1)
-            (-2 2)
-  end
-:hierarchy
-  begin
-    root hipjoint
-    root spine
-    hipjoint thigh
-    thigh shin
-  end
-"""
 SCALE = 0.0254 / 0.5  # metres per file unit
 BONES = {"hipjoint": (1, 0, 0), "thigh": (0, -4, 0), "shin": (3, -4, 0), "spine": (0, 1.8, 2.4)}
 PARENT = {"hipjoint": "root", "spine": "root", "thigh": "hipjoint", "shin": "thigh"}

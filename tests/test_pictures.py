@@ -3,24 +3,11 @@ feet at full size, bodies and floor inside every frame of an animation, a strip 
 change from A to B. Real renders of the open body with the default weights."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 pytestmark = pytest.mark.render
-
-
-@pytest.fixture(scope="module")
-def gl():
-    from vposer.render import gl_available
-
-    ok, why = gl_available()
-    if not ok and os.environ.get("VPOSER_REQUIRE_GL") == "1":
-        pytest.fail(f"VPOSER_REQUIRE_GL=1 but no OpenGL context: {why}")
-    if not ok:
-        pytest.skip(f"no OpenGL context: {why}")
-    return why
 
 
 @pytest.fixture(scope="module")

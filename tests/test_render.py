@@ -1,7 +1,6 @@
 """Rendering: real OpenGL renders (headless EGL/llvmpipe in CI) checked pixel by pixel."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +11,6 @@ from vposer.render import geometry, io
 from vposer.render.toy import capsule, toy_bodies
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-
-@pytest.fixture(scope="module")
-def gl():
-    """The GL description; skips (fails with VPOSER_REQUIRE_GL=1) when no context can be made."""
-    from vposer.render import gl_available
-
-    ok, why = gl_available()
-    if not ok and os.environ.get("VPOSER_REQUIRE_GL") == "1":  # CI: a missing GL stack is a failure
-        pytest.fail(f"VPOSER_REQUIRE_GL=1 but no OpenGL context: {why}")
-    if not ok:
-        pytest.skip(f"no OpenGL context: {why}")
-    return why
 
 
 @pytest.fixture(scope="module")
