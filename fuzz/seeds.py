@@ -12,7 +12,6 @@ import gzip
 import io
 import json
 import pickle
-import struct
 import sys
 import tempfile
 import types
@@ -21,6 +20,7 @@ from pathlib import Path
 from collections.abc import Callable
 
 import numpy as np
+from tests.chumpy_pickles import FakeCh, FakeSelect, py2_pickle, smpl_like_pickle
 from tests.mocap_samples import ASF  # the tests' skeleton with every quirk (REPO is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -384,87 +384,12 @@ def seeds_body_npz() -> Seeds:
     return out
 
 
-class _Ch:
-    """Pickles like a chumpy ``Ch``: its attribute dict holds the array under ``x``."""
-
-    def __init__(self, x):
-        self.x = np.asarray(x, dtype=np.float64)
-        self._dirty_vars = set()
-        self._itr = None
-
-
-class _Select:
-    """A chumpy expression (no stored ``x``)."""
-
-    def __init__(self, a):
-        self.a, self.idxs = a, np.arange(3)
-
-
-class _Csc:
-    """Pickles like a 2015 scipy ``csc_matrix`` (attribute dict with ``_shape``)."""
-
-    def __init__(self, dense):
-        rows, cols = np.nonzero(dense.T)
-        self._shape = dense.shape
-        self.format = "csc"
-        self.maxprint = 50
-        self.data = dense.T[rows, cols].astype(np.float64)
-        self.indices = cols.astype(np.int32)
-        self.indptr = np.searchsorted(rows, np.arange(dense.shape[1] + 1)).astype(np.int32)
-        self.has_sorted_indices = True
-
-
-_PY2_NAMES = {_Ch: ("chumpy.ch", "Ch"), _Select: ("chumpy.reordering", "Select"),
-              _Csc: ("scipy.sparse.csc", "csc_matrix")}
-_PY2_MODULES = {"numpy._core.multiarray": "numpy.core.multiarray", "builtins": "__builtin__",
-                "copyreg": "copy_reg"}
-
-
-class _Py2Pickler(pickle._Pickler):
-    """Protocol-2 streams as Python 2 wrote SMPL 1.x: ``str`` as BINSTRING, Python 2 names."""
-
-    dispatch = pickle._Pickler.dispatch.copy()
-
-    def save_py2_str(self, obj) -> None:
-        data = obj if isinstance(obj, bytes) else obj.encode("latin1")
-        if len(data) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
-        self.memoize(obj)
-
-    dispatch[bytes] = save_py2_str
-    dispatch[str] = save_py2_str
-
-    def save_global(self, obj, name=None) -> None:
-        if obj in _PY2_NAMES:
-            module, qualname = _PY2_NAMES[obj]
-        else:
-            module = _PY2_MODULES.get(obj.__module__, obj.__module__)
-            qualname = name or obj.__qualname__
-        self.write(pickle.GLOBAL + f"{module}\n{qualname}\n".encode("ascii"))
-        self.memoize(obj)
-
-
-def py2_pickle(obj) -> bytes:
-    buf = io.BytesIO()
-    _Py2Pickler(buf, protocol=2).dump(obj)
-    return buf.getvalue()
-
-
 def seeds_body_pkl() -> Seeds:
     out = {}
     for kind in ("smpl", "mano"):
         a = tiny_body(kind, 8)
-        smpl_1x = {
-            "v_template": _Ch(a["v_template"]), "shapedirs": _Ch(a["shapedirs"]),
-            "posedirs": a["posedirs"].astype(np.float64), "weights": _Ch(a["weights"]),
-            "J_regressor": _Csc(a["J_regressor"].astype(np.float64)),
-            "kintree_table": a["kintree_table"].astype(np.int64), "f": a["f"],
-            "J": _Ch(np.zeros((a["weights"].shape[1], 3))), "bs_style": "lbs",
-            "bs_type": "lrotmin", "extra": _Select(_Ch(np.zeros(3))),
-            "pose_training_info": {"lambda": 1.0, "set": {1, 2}},
-        }
+        smpl_1x = smpl_like_pickle(a, regressor_format="csc" if kind == "smpl" else "csr")
+        smpl_1x["extra"] = FakeSelect(FakeCh(np.zeros(3)))  # a chumpy expression, unused
         out[f"tiny_{kind}_py2.pkl"] = py2_pickle(smpl_1x)
     out["tiny_smplh_py3.pkl"] = pickle.dumps(tiny_body("smplh", 4), protocol=4)
     return out
