@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 from tests.chumpy_pickles import FakeCh, FakeSelect, py2_pickle, smpl_like_pickle
-from tests.mocap_samples import ASF  # the tests' skeleton with every quirk (REPO is on sys.path)
+from tests.mocap_samples import ASF, DEEPMIMIC_CHARACTER  # the tests' skeleton with every quirk (REPO is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -570,18 +570,7 @@ def seeds_amc() -> Seeds:
     return out
 
 
-def _dm_joint(jid, name, kind, parent, attach):
-    return {"ID": jid, "Name": name, "Type": kind, "Parent": parent, "AttachX": attach[0],
-            "AttachY": attach[1], "AttachZ": attach[2], "AttachThetaX": 0, "AttachThetaY": 0,
-            "AttachThetaZ": 0, "LimLow0": -1, "LimHigh0": 1}
-
-
-CHARACTER = {"Skeleton": {"Joints": [
-    _dm_joint(0, "root", "none", -1, (0.0, 0.0, 0.0)),
-    _dm_joint(1, "spine", "spherical", 0, (0.0, 0.3, 0.0)),
-    _dm_joint(2, "hinge", "revolute", 1, (0.1, 0.2, 0.05)),
-    _dm_joint(3, "tip", "fixed", 2, (0.0, -0.25, 0.1)),
-]}}
+CHARACTER = DEEPMIMIC_CHARACTER
 
 
 def _dm_frames(n: int = 4) -> list:

@@ -60,3 +60,20 @@ ASF = """\
     thigh shin
   end
 """
+
+
+def deepmimic_joint(jid: int, name: str, kind: str, parent: int, attach: tuple) -> dict:
+    """One joint of a DeepMimic character file (no rotation of the attachment frame)."""
+    return {"ID": jid, "Name": name, "Type": kind, "Parent": parent, "AttachX": attach[0],
+            "AttachY": attach[1], "AttachZ": attach[2], "AttachThetaX": 0, "AttachThetaY": 0,
+            "AttachThetaZ": 0, "LimLow0": -1, "LimHigh0": 1}
+
+
+#: A DeepMimic character: root, a spherical spine, a revolute elbow-like joint and a fixed end;
+#: a motion frame has 1 + 7 + 4 + 1 + 0 = 13 values (duration, root, spine, hinge, tip).
+DEEPMIMIC_CHARACTER = {"Skeleton": {"Joints": [
+    deepmimic_joint(0, "root", "none", -1, (0.0, 0.0, 0.0)),
+    deepmimic_joint(1, "spine", "spherical", 0, (0.0, 0.3, 0.0)),
+    deepmimic_joint(2, "hinge", "revolute", 1, (0.1, 0.2, 0.05)),
+    deepmimic_joint(3, "tip", "fixed", 2, (0.0, -0.25, 0.1)),
+]}}

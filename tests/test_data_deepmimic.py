@@ -12,24 +12,13 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from conftest import need_shared
+from mocap_samples import DEEPMIMIC_CHARACTER
 from vposer.data.deepmimic import (DeepMimicMotion, is_character, is_motion, read_character,
                                    read_deepmimic)
 from vposer.errors import InputError
 
 
-def _joint(jid, name, kind, parent, attach):
-    return {"ID": jid, "Name": name, "Type": kind, "Parent": parent, "AttachX": attach[0],
-            "AttachY": attach[1], "AttachZ": attach[2], "AttachThetaX": 0, "AttachThetaY": 0,
-            "AttachThetaZ": 0, "LimLow0": -1, "LimHigh0": 1}
-
-
-#: root, a spherical spine, a revolute elbow-like joint, a fixed end: 1 + 7 + 4 + 1 + 0 = 13.
-CHAR = {"Skeleton": {"Joints": [
-    _joint(0, "root", "none", -1, (0.0, 0.0, 0.0)),
-    _joint(1, "spine", "spherical", 0, (0.0, 0.3, 0.0)),
-    _joint(2, "hinge", "revolute", 1, (0.1, 0.2, 0.05)),
-    _joint(3, "tip", "fixed", 2, (0.0, -0.25, 0.1)),
-]}}
+CHAR = DEEPMIMIC_CHARACTER
 WIDTH = 13
 
 
