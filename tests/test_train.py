@@ -239,3 +239,65 @@ def test_body_points_are_the_difference_of_two_posed_bodies(kind, tmp_path):
     grad, = torch.autograd.grad(diff.abs().mean(), a)
     ref, = torch.autograd.grad(expected.abs().mean(), a)
     assert (grad - ref).abs().max() < 1e-5 * ref.abs().max()
+
+
+@pytest.mark.parametrize("kind", ["open", "smpl"])
+def test_body_points_joints_are_the_posed_bodys_joints(kind, tmp_path):
+    """The sample-matching term's joints: the first 22 joints of the posed body, on the linear
+    path and on the plain one (a body with pose correctives)."""
+    from vposer.rotations import axis_angle_to_matrix
+    from vposer.train.body_points import BodyPoints
+
+    if kind == "open":
+        body = load_body()
+    else:
+        np.savez(tmp_path / "body.npz", **random_body_arrays("smpl", seed=5))
+        body = load_body(tmp_path / "body.npz", use_posedirs=True)
+    points = BodyPoints(body)
+    aa = torch.randn(6, 21, 3, generator=torch.Generator().manual_seed(4)) * 0.7
+    joints = points.joints(axis_angle_to_matrix(aa))
+    expected = body(pose_body=aa.reshape(6, 63)).joints[:, :22]
+    assert joints.shape == (6, 22, 3)
+    assert (joints - expected).abs().max() < 2e-6
+
+
+def test_joint_mmd_is_zero_for_equal_sets_and_pulls_samples_towards_the_data():
+    from vposer.train.losses import joint_mmd
+
+    g = torch.Generator().manual_seed(0)
+    data = torch.randn(64, 22, 3, generator=g) * 0.3
+    assert joint_mmd(data, data).abs().item() < 1e-6
+    # a set narrower than the data is further away than a second draw of the data itself
+    narrow = (torch.randn(64, 22, 3, generator=g) * 0.15).requires_grad_()
+    other = torch.randn(64, 22, 3, generator=g) * 0.3
+    gap = joint_mmd(narrow, data)
+    assert gap.item() > 2 * joint_mmd(other, data).item()
+    assert joint_mmd(data, narrow).item() == pytest.approx(gap.item(), rel=1e-5)
+    # and gradient steps on the generated set spread it out towards the data's spread
+    opt = torch.optim.Adam([narrow], lr=0.01)
+    for _ in range(40):
+        opt.zero_grad()
+        joint_mmd(narrow, data).backward()
+        opt.step()
+    assert joint_mmd(narrow, data).item() < 0.5 * gap.item()
+    assert 0.25 < narrow.detach().std().item() < 0.35
+
+
+def test_sample_matching_term_is_off_by_default_and_trains_when_weighted(tmp_path):
+    from vposer.train.module import VPoserModule
+
+    cfg_path = tiny_config(tmp_path)
+    poses = torch.from_numpy(np.load(tmp_path / "data" / "train" / "pose_body.npy"))[:64]
+    module = VPoserModule(load_config(cfg_path), load_body())
+    out, _ = module._step(poses, extra=False)
+    assert "sample_mmd" not in out.terms  # the published recipes are unchanged
+    cfg_path.write_text(cfg_path.read_text().replace(
+        "num_epochs: 2}", "num_epochs: 2, loss_weights: {loss_sample_mmd_wt: 5}}"))
+    module = VPoserModule(load_config(cfg_path), load_body())
+    out, _ = module._step(poses, extra=False)
+    rest = 0.005 * out.terms["kl"] + 4 * out.terms["rec"]
+    assert out.terms["sample_mmd"].item() > 0
+    assert out.total.item() == pytest.approx((rest + 5 * out.terms["sample_mmd"]).item(), rel=1e-5)
+    out.total.backward()
+    decoder_grads = [p.grad for n, p in module.vposer.named_parameters() if "dec" in n]
+    assert decoder_grads and all(g is not None for g in decoder_grads)

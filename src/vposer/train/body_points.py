@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..body import BodyModel, lbs
+from ..rotations import matrix_to_axis_angle
 
 __all__ = ["BodyPoints"]
 
@@ -63,6 +64,15 @@ class BodyPoints(nn.Module):
         rest_rows = eye.expand(n, self.num_joints - 22, 3, 3)
         rot = torch.cat([eye.expand(n, 1, 3, 3), rot_body, rest_rows], dim=1)
         return lbs.skinning_transforms(rot, self.rest_joints, self.body.chain_index)[:, :, :3]
+
+    def joints(self, rot: Tensor) -> Tensor:
+        """``(N, 21, 3, 3)`` body-joint rotations -> ``(N, 22, 3)`` posed positions of the root
+        and the 21 body joints (zero shape, zero root orientation)."""
+        n = rot.shape[0]
+        if not self.linear:
+            return self.body(pose_body=matrix_to_axis_angle(rot).reshape(n, 63)).joints[:, :22]
+        stacked = self.transforms(rot).permute(1, 3, 0, 2).reshape(-1, n * 3)
+        return torch.matmul(self.mix_joints[:22], stacked).view(22, n, 3).transpose(0, 1)
 
     def difference(self, rot_a: Tensor, aa_a: Tensor, rot_b: Tensor, aa_b: Tensor
                    ) -> tuple[Tensor, Tensor]:

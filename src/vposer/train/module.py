@@ -12,7 +12,7 @@ from ..model import VPoser, VPoserConfig, build_model
 from ..rotations import axis_angle_to_matrix
 from .config import TrainConfig
 from .body_points import BodyPoints
-from .losses import mean_vertex_distance, vposer_loss
+from .losses import joint_mmd, mean_vertex_distance, vposer_loss
 
 
 class VPoserModule(pl.LightningModule):
@@ -47,8 +47,16 @@ class VPoserModule(pl.LightningModule):
         with torch.no_grad():
             r_orig = axis_angle_to_matrix(aa_orig)
         v_diff, j_diff = self.points.difference(rec_rot, rec_aa, r_orig, aa_orig)
+        sample_mmd = None
+        if float(self.weights.get("loss_sample_mmd_wt") or 0.0) > 0:
+            z = torch.randn(len(poses), self.vposer.latent_dim, device=poses.device, dtype=poses.dtype)
+            # decoded prior samples against the batch, compared by their posed joints
+            generated = self.points.joints(self.vposer.decode(z).matrices).flatten(1)
+            with torch.no_grad():
+                real = self.points.joints(r_orig).flatten(1)
+            sample_mmd = joint_mmd(generated, real)
         losses = vposer_loss(self.recipe, self.weights, extra, result.posterior, v_diff, j_diff,
-                             rec_rot, r_orig, rec_aa, aa_orig)
+                             rec_rot, r_orig, rec_aa, aa_orig, sample_mmd)
         # the logged training distance: every 4th body is an unbiased estimate at a quarter of
         # the cost of a pass over all vertices (as long as the loss itself)
         return losses, mean_vertex_distance(v_diff.detach()[:, ::4])
