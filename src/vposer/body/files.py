@@ -157,13 +157,20 @@ def read_arrays(path: PathLike) -> dict[str, Any]:
 def _dense(value: Any, key: str = "", path: str = "") -> np.ndarray:
     """``value`` as a numpy array (scipy sparse matrices densified), at most
     :data:`MAX_ARRAY_VALUES` values."""
-    size = int(np.prod(np.shape(value), dtype=np.float64))
+    try:
+        shape = np.shape(value)
+    except (TypeError, ValueError) as exc:  # a ragged nest of sequences
+        raise BodyModelError(f"key '{key}' is not an array ({exc})", path) from None
+    size = int(np.prod(shape, dtype=np.float64))
     if size > MAX_ARRAY_VALUES:
-        raise BodyModelError(f"key '{key}' has shape {np.shape(value)}: more values than any body "
+        raise BodyModelError(f"key '{key}' has shape {shape}: more values than any body "
                              f"model holds (at most {MAX_ARRAY_VALUES:,})", path)
     if hasattr(value, "toarray"):  # scipy sparse
         value = value.toarray()
-    return np.asarray(value)
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise BodyModelError(f"key '{key}' is not an array ({exc})", path) from None
 
 
 def _float_array(arrays: dict, key: str, path: str, ndim: int) -> np.ndarray:
