@@ -56,9 +56,8 @@ def joint_mmd(generated: Tensor, data: Tensor, scales: tuple[float, ...] = (0.05
     limb's.
 
     Args:
-        generated: ``(N, J, 3)`` (or flattened ``(N, 3 J)``) joint positions of decoded prior
-            samples (gradients flow).
-        data: ``(M, J, 3)`` (or ``(M, 3 J)``) joint positions of real poses.
+        generated: ``(N, J, 3)`` joint positions of decoded prior samples (gradients flow).
+        data: ``(M, J, 3)`` joint positions of real poses.
 
     Returns:
         A scalar, zero when both sets are the same.

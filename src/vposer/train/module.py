@@ -51,9 +51,9 @@ class VPoserModule(pl.LightningModule):
         if float(self.weights.get("loss_sample_mmd_wt") or 0.0) > 0:
             z = torch.randn(len(poses), self.vposer.latent_dim, device=poses.device, dtype=poses.dtype)
             # decoded prior samples against the batch, compared by their posed joints
-            generated = self.points.joints(self.vposer.decode(z).matrices).flatten(1)
+            generated = self.points.joints(self.vposer.decode(z).matrices)
             with torch.no_grad():
-                real = self.points.joints(r_orig).flatten(1)
+                real = self.points.joints(r_orig)
             sample_mmd = joint_mmd(generated, real)
         losses = vposer_loss(self.recipe, self.weights, extra, result.posterior, v_diff, j_diff,
                              rec_rot, r_orig, rec_aa, aa_orig, sample_mmd)
