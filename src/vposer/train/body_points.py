@@ -71,7 +71,7 @@ class BodyPoints(nn.Module):
         n = rot.shape[0]
         if not self.linear:
             return self.body(pose_body=matrix_to_axis_angle(rot).reshape(n, 63)).joints[:, :22]
-        stacked = self.transforms(rot).permute(1, 3, 0, 2).reshape(-1, n * 3)
+        stacked = _point_major(self.transforms(rot))
         return torch.matmul(self.mix_joints[:22], stacked).view(22, n, 3).transpose(0, 1)
 
     def difference(self, rot_a: Tensor, aa_a: Tensor, rot_b: Tensor, aa_b: Tensor
@@ -97,6 +97,12 @@ class BodyPoints(nn.Module):
         with torch.no_grad():
             t_b = self.transforms(rot_b)
         delta = self.transforms(rot_a) - t_b  # (N, J, 3, 4)
-        stacked = delta.permute(1, 3, 0, 2).reshape(-1, n * 3)  # (4 J, 3 N)
+        stacked = _point_major(delta)
         return (torch.matmul(self.mix_vertices, stacked).view(-1, n, 3),
                 torch.matmul(self.mix_joints, stacked).view(-1, n, 3))
+
+
+def _point_major(transforms: Tensor) -> Tensor:
+    """``(N, J, 3, 4)`` transforms -> ``(4 J, 3 N)``, the right operand of the mixing products."""
+    n = transforms.shape[0]
+    return transforms.permute(1, 3, 0, 2).reshape(-1, n * 3)

@@ -36,6 +36,8 @@ class VPoserModule(pl.LightningModule):
         self.points = BodyPoints(body)
         self.recipe = cfg.recipe
         self.weights = dict(cfg.get("train_parms.loss_weights", {}))
+        # the sample-matching term costs a decode per step: only when weighted
+        self.match_samples = float(self.weights.get("loss_sample_mmd_wt") or 0.0) > 0
         self.extra_until = int(cfg.get("train_parms.keep_extra_loss_terms_until_epoch", 15))
         self.seed = cfg.seed
         self.deterministic = bool(cfg.get("trainer.deterministic", True))
@@ -48,7 +50,7 @@ class VPoserModule(pl.LightningModule):
             r_orig = axis_angle_to_matrix(aa_orig)
         v_diff, j_diff = self.points.difference(rec_rot, rec_aa, r_orig, aa_orig)
         sample_mmd = None
-        if float(self.weights.get("loss_sample_mmd_wt") or 0.0) > 0:
+        if self.match_samples:
             z = torch.randn(len(poses), self.vposer.latent_dim, device=poses.device, dtype=poses.dtype)
             # decoded prior samples against the batch, compared by their posed joints
             generated = self.points.joints(self.vposer.decode(z).matrices)
