@@ -7,8 +7,9 @@ Started by :mod:`fuzz.run` (``python -m fuzz.worker ...``), never by hand. It
 - runs each input in a :class:`fuzz.contract.Sandbox`, with a per-input CPU timer and a
   wall-clock watchdog (``faulthandler``: the process exits after ``--hang-seconds`` on one input,
   even inside C code; the input it was reading is in ``current/<target>.bin``);
-- saves every input that breaks the contract, one per distinct break, into ``--findings``
-  (``<target>/<kind>-<signature id>-<input id><suffix>``), with its traceback beside it under
+- saves every input that breaks the contract, one per distinct break and run, into ``--findings``
+  (``<target>/<kind>-<signature id>-<input id><suffix>``; a break whose signature is already
+  there, all of which are fixed, has a new cause and is saved too), with its traceback beside it under
   ``--work``; and keeps its counts in ``--work``/``stats/<run>-<target>.json`` (rewritten every
   second, so a process that dies still leaves them).
 """
@@ -81,7 +82,10 @@ class Runner:
         self.args = args
         self.work = Path(args.work)
         self.findings = Path(args.findings) / target_name
-        self.known = self._known()
+        # signatures of the breaks in the findings folder: all fixed (the suite replays them), so
+        # one that comes back has a new cause and is saved again, once per run
+        self.fixed = self._known()
+        self.known: set = set()
         self.box = Sandbox(self.target)
         self.seed_inputs = self.target.seeds()
         self.target.fixed_files()
@@ -121,6 +125,7 @@ class Runner:
             sid = signature_id(outcome.signature)
             if sid not in self.known:
                 self.known.add(sid)
+                again = " (the signature of a fixed break, with a new cause)" if sid in self.fixed else ""
                 name = f"{outcome.kind}-{sid}-{input_id(data)}{self.target.suffix}"
                 self.findings.mkdir(parents=True, exist_ok=True)
                 (self.findings / name).write_bytes(data)
@@ -130,8 +135,8 @@ class Runner:
                     f"{outcome.signature}\n{outcome.detail}\n\n{outcome.traceback}")
                 self.breaks.append({"kind": outcome.kind, "signature": outcome.signature,
                                     "file": str(self.findings / name),
-                                    "detail": outcome.detail[:300]})
-                print(f"fuzz {self.target.name}: BREAK {outcome.signature}\n    "
+                                    "detail": outcome.detail[:300], "recurs": bool(again)})
+                print(f"fuzz {self.target.name}: BREAK {outcome.signature}{again}\n    "
                       f"{outcome.detail[:300]}\n    saved {self.findings / name}", flush=True)
                 self.last_write = 0.0  # record it now
         now = time.time()

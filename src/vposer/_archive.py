@@ -3,7 +3,8 @@
 ``np.load`` and ``zipfile`` report a damaged archive in many ways besides
 ``zipfile.BadZipFile``: a broken deflate stream raises ``zlib.error``, an unknown compression
 method or zip version ``NotImplementedError``, an "encrypted" flag ``RuntimeError``, a bad
-``.npy`` header ``ValueError``, ``SyntaxError`` or ``tokenize.TokenError``, a short record
+``.npy`` header ``ValueError``, ``SyntaxError``, ``tokenize.TokenError`` or ``TypeError`` (a
+header dict whose keys mix bytes and str: numpy sorts them), a short record
 ``EOFError`` or ``struct.error``. Readers catch :data:`ARCHIVE_ERRORS` around everything that
 touches the archive and raise their own error naming the file (found by fuzzing, see
 ``fuzz/``).
@@ -19,7 +20,7 @@ import zlib
 __all__ = ["ARCHIVE_ERRORS", "describe"]
 
 ARCHIVE_ERRORS: tuple = (OSError, EOFError, ValueError, KeyError, IndexError, OverflowError,
-                         SyntaxError, NotImplementedError, RuntimeError, struct.error,
+                         SyntaxError, TypeError, NotImplementedError, RuntimeError, struct.error,
                          zipfile.BadZipFile, zlib.error, lzma.LZMAError, tokenize.TokenError)
 
 
