@@ -84,7 +84,7 @@ class Runner:
         self.findings = Path(args.findings) / target_name
         # signatures of the breaks in the findings folder: all fixed (the suite replays them), so
         # one that comes back has a new cause and is saved again, once per run
-        self.fixed = self._known()
+        self.fixed = self._fixed_signatures()
         self.known: set = set()
         self.box = Sandbox(self.target)
         self.seed_inputs = self.target.seeds()
@@ -101,8 +101,8 @@ class Runner:
         self.first: float | None = None
         self.last_write = 0.0
 
-    def _known(self) -> set:
-        """Signature ids of the breaks already in the findings folder (one input each)."""
+    def _fixed_signatures(self) -> set:
+        """Signature ids of the breaks in the findings folder (all fixed: the suite replays them)."""
         if not self.findings.is_dir():
             return set()
         return {p.name.split("-")[1] for p in self.findings.iterdir() if p.name.count("-") >= 2}
