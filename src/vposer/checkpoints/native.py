@@ -2,10 +2,12 @@
 
 A native model is either a directory holding ``model.safetensors`` and ``config.json``, or a
 single ``.safetensors`` file whose metadata carries the same JSON under ``vposer_config``.
-The state-dict keys are those of the release the weights came from (v1 or v2 layout), so the
-format is lossless in both directions. Writes are atomic: a temporary file in the destination
-folder, then ``os.replace``; in a directory the weights (which carry the config in their
-metadata) are written first, and loading trusts that copy of the config.
+The state-dict keys are those of the release the weights came from (v1 or v2 layout), so the format
+is lossless in both directions; a model with a learned latent prior adds its mixture as
+``latent_prior.weights``, ``latent_prior.means`` and ``latent_prior.scale_tril``. Writes are
+atomic: a temporary file in the destination folder, then ``os.replace``; in a directory the weights
+(which carry the config in their metadata) are written first, and loading trusts that copy of the
+config.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .._types import PathLike
-from ..errors import CheckpointError, reads_file
+from ..errors import CheckpointError, InputError, reads_file
 from ..fileio import atomic_path, expand_path
 from ..model import ARCHITECTURES, VPoser, VPoserConfig
+from ..model.latent_prior import TENSOR_PREFIX, LatentMixture
 from .state_dicts import model_from_state_dict
 
 FORMAT_NAME = "vposer"
@@ -33,6 +36,9 @@ def model_document(model: VPoser) -> dict[str, Any]:
     """The JSON config written beside the weights: format, architecture and provenance."""
     doc: dict[str, Any] = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}
     doc.update(model.config.to_dict())
+    if model.latent_prior is not None:  # informative: the tensors alone define it
+        doc["latent_prior"] = {"kind": "gaussian_mixture",
+                               "components": model.latent_prior.n_components}
     info = {k: v for k, v in model.info.items() if k != "training_config" and v is not None}
     if info:
         doc["source"] = info
@@ -60,6 +66,8 @@ def save_native(model: VPoser, path: PathLike) -> Path:
     doc = model_document(model)
     text = json.dumps(doc, indent=2, sort_keys=True, default=str)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if model.latent_prior is not None:
+        tensors.update(model.latent_prior.to_tensors())
     metadata = {METADATA_KEY: text}
     if path.suffix == ".safetensors":
         _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
@@ -147,10 +155,20 @@ def load_native(path: PathLike) -> VPoser:
             raise CheckpointError(f"cannot read the model config ({exc})", config_file) from None
         doc, where = _parse_document(text, config_file), config_file
     declared = None if doc is None else _config(doc, where)
+    try:
+        prior = LatentMixture.from_tensors(tensors)
+    except InputError as exc:
+        raise CheckpointError(str(exc), weights) from None
+    tensors = {k: v for k, v in tensors.items() if not k.startswith(TENSOR_PREFIX)}
     model = model_from_state_dict(tensors, weights)  # sized by the tensors, never by the config
     if declared is not None and declared != model.config:
         raise CheckpointError(f"the config declares {declared.to_dict()} but the weights hold "
                               f"{model.config.to_dict()}", where)
+    if prior is not None:
+        try:
+            model.latent_prior = prior
+        except InputError as exc:
+            raise CheckpointError(str(exc), weights) from None
     if doc is not None:
         source = doc.get("source", {})
         origin = source.get("converted_from", source) if source.get("format") == "native" else source

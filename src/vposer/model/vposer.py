@@ -19,6 +19,7 @@ from torch.distributions import Normal
 from .._torchtools import eval_mode, make_generator
 from ..constants import NUM_JOINTS, POSE_DIM
 from ..errors import InputError
+from .latent_prior import LatentMixture
 from .fast_rotations import SMALL_BATCH, sixd_to_matrix_and_axis_angle, sixd_to_matrix_and_axis_angle_numpy
 
 #: Codes decoded at a time on the CPU when no gradient is recorded: a block's activations
@@ -107,6 +108,7 @@ class VPoser(nn.Module):
         super().__init__()
         self.config = config
         self.info: dict[str, Any] = {}
+        self._latent_prior: LatentMixture | None = None
 
     # -- raw layers ------------------------------------------------------------------------------
     def _encode_flat(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
@@ -184,6 +186,33 @@ class VPoser(nn.Module):
         z = posterior.rsample()
         return VPoserOutput(posterior, z, self.decode(z))
 
+    @property
+    def latent_prior(self) -> LatentMixture | None:
+        """The learned prior samples are drawn from (:mod:`vposer.model.latent_prior`), or
+        ``None`` for ``N(0, I)`` (every published release). Assign ``None`` to sample from
+        ``N(0, I)`` instead."""
+        return self._latent_prior
+
+    @latent_prior.setter
+    def latent_prior(self, prior: LatentMixture | None) -> None:
+        if prior is not None and prior.dim != self.latent_dim:
+            raise InputError(f"a latent prior over {prior.dim}-D codes does not fit a model with "
+                             f"{self.latent_dim}-D codes")
+        self._latent_prior = prior
+
+    @property
+    def draw_dim(self) -> int:
+        """Standard-normal numbers per sampled code: ``D``, or ``D + 1`` with a latent prior (one
+        more picks the mixture component)."""
+        return self.latent_dim + (self._latent_prior is not None)
+
+    def codes_from_normal(self, normal: Tensor, temperature: float = 1.0) -> Tensor:
+        """``(N, D)`` codes of the prior from ``(N, draw_dim)`` standard-normal numbers:
+        ``temperature * normal`` for ``N(0, I)``, else :meth:`LatentMixture.codes`. On the CPU."""
+        if self._latent_prior is not None:
+            return self._latent_prior.codes(normal, temperature)
+        return normal * temperature if temperature != 1.0 else normal
+
     def sample_latent(
         self,
         n: int,
@@ -191,17 +220,17 @@ class VPoser(nn.Module):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
     ) -> Tensor:
-        """``(n, D)`` codes from ``N(0, temperature^2 I)``, drawn on the CPU so that a seed gives
-        the same codes on every device, then moved to the model's device and dtype."""
+        """``(n, D)`` codes from the prior (:attr:`latent_prior`, or ``N(0, temperature^2 I)``),
+        drawn on the CPU so that a seed gives the same codes on every device, then moved to the
+        model's device and dtype. ``temperature`` scales the spread (of each mixture component
+        around its mean)."""
         generator = make_generator(seed, generator)
         if n < 0:
             raise InputError(f"the number of samples must be >= 0, got {n}")
         if not math.isfinite(temperature) or temperature < 0:
             raise InputError(f"temperature must be a finite number >= 0, got {temperature}")
-        z = torch.randn(n, self.latent_dim, generator=generator)
-        if temperature != 1.0:
-            z = z * temperature
-        return z.to(self._ref)
+        normal = torch.randn(n, self.draw_dim, generator=generator)
+        return self.codes_from_normal(normal, temperature).to(self._ref)
 
     @torch.no_grad()
     def sample(
@@ -219,7 +248,8 @@ class VPoser(nn.Module):
             seed: seed of a fresh CPU ``torch.Generator`` (reproducible across devices); None
                 draws from torch's global generator (:mod:`vposer._torchtools` states the rule).
             generator: a generator to draw from instead of ``seed``.
-            temperature: scale of the latent codes (1 = the prior).
+            temperature: scale of the latent codes' spread (1 = the prior; see
+                :meth:`sample_latent`).
             chunk_size: the most poses decoded at a time; bounds the memory of large requests (on
                 the CPU, blocks are at most :data:`CPU_BLOCK`).
 

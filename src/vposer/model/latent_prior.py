@@ -1,0 +1,189 @@
+"""A learned prior over latent codes: a Gaussian mixture fitted to the aggregate posterior.
+
+A VAE is trained to match its encoder's posteriors to ``N(0, I)``, but the codes of real poses
+never fill that ball evenly: ``N(0, I)`` draws land in gaps between the poses the encoder uses
+and decode to in-between poses (the "holes" of the aggregate posterior). A two-stage VAE (Dai &
+Wipf 2019) fixes this after training, without touching the network: fit a second density model
+to the codes of the training poses and draw from it instead. :class:`LatentMixture` is that
+second stage, a mixture of full-covariance Gaussians over ``(D,)`` codes; :func:`fit_latent_prior`
+fits one to a model's posterior draws of a training set.
+
+A model that carries one (``model.latent_prior``) draws its samples from it; ``None`` (every
+published release) means ``N(0, I)``. Setting ``model.latent_prior = None`` brings back the
+standard prior. Encoding, decoding, fitting and the likelihood of :mod:`vposer.model.likelihood`
+are unchanged: they use the network and the ``N(0, I)`` it was trained against.
+
+A draw is a function of ``D + 1`` standard-normal numbers per code (:meth:`LatentMixture.codes`):
+the first picks the component (against the normal quantiles of the cumulative weights), the rest are the
+offset ``eps`` in ``z = mean_k + temperature * L_k eps`` (``L_k L_k^T = cov_k``). Chunks of one
+generator's ``torch.randn`` rows therefore draw the same codes as one call.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from ..errors import InputError, VPoserError
+
+if TYPE_CHECKING:
+    from .vposer import VPoser
+
+__all__ = ["LatentMixture", "fit_latent_prior", "TENSOR_PREFIX"]
+
+#: Prefix of the mixture's tensors in a native model file (``latent_prior.weights``, ...).
+TENSOR_PREFIX = "latent_prior."
+_FIELDS = ("weights", "means", "scale_tril")
+#: Codes per step of :meth:`LatentMixture.codes` (a (block, D, D) product: 8 MB at D = 32).
+_BLOCK = 2048
+
+
+@dataclass(frozen=True)
+class LatentMixture:
+    """A Gaussian mixture over ``(D,)`` latent codes (float32, CPU).
+
+    Attributes:
+        weights: ``(K,)`` component weights, positive, summing to 1.
+        means: ``(K, D)`` component means.
+        scale_tril: ``(K, D, D)`` lower-triangular Cholesky factors of the covariances (positive
+            diagonals).
+    """
+
+    weights: Tensor
+    means: Tensor
+    scale_tril: Tensor
+    _thresholds: Tensor = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        w, m, s = self.weights, self.means, self.scale_tril
+        k = w.shape[0] if w.ndim == 1 else -1
+        if k < 1 or m.ndim != 2 or m.shape[0] != k or m.shape[1] < 1 or s.shape != (k, m.shape[1], m.shape[1]):
+            raise InputError(f"a latent mixture needs weights (K,), means (K, D) and scale_tril "
+                             f"(K, D, D); got {tuple(w.shape)}, {tuple(m.shape)}, {tuple(s.shape)}")
+        for name in _FIELDS:
+            t = getattr(self, name)
+            if not t.is_floating_point() or not torch.isfinite(t).all():
+                raise InputError(f"the latent mixture's {name} must be finite floats")
+            object.__setattr__(self, name, t.detach().to("cpu", torch.float32).contiguous())
+        if (self.weights <= 0).any() or abs(float(self.weights.double().sum()) - 1.0) > 1e-4:
+            raise InputError("the latent mixture's weights must be positive and sum to 1")
+        diag = torch.diagonal(self.scale_tril, dim1=-2, dim2=-1)
+        if (diag <= 0).any() or (self.scale_tril.triu(1) != 0).any():
+            raise InputError("the latent mixture's scale_tril must be lower-triangular with a "
+                             "positive diagonal")
+        # component k takes the normal numbers between the quantiles of the cumulative weights
+        edges = torch.cumsum(self.weights.double() / self.weights.double().sum(), 0)[:-1]
+        object.__setattr__(self, "_thresholds", torch.special.ndtri(edges))
+
+    @property
+    def n_components(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.means.shape[1])
+
+    def codes(self, normal: Tensor, temperature: float = 1.0) -> Tensor:
+        """Codes from standard-normal numbers.
+
+        Args:
+            normal: ``(N, D + 1)`` standard-normal numbers, one row per code: column 0 picks the
+                component (0-based ``k`` when it lies between the standard normal quantiles of
+                ``w_0 + ... + w_{k-1}`` and ``w_0 + ... + w_k``: probability ``w_k``), columns
+                ``1..D`` are the offset.
+            temperature: scales every component's spread around its mean (0 gives the means).
+
+        Returns:
+            ``(N, D)`` float32 codes on the CPU.
+        """
+        e = normal.detach().to("cpu", torch.float32)
+        if e.ndim != 2 or e.shape[1] != self.dim + 1:
+            raise InputError(f"expected (N, {self.dim + 1}) normal numbers, got {tuple(e.shape)}")
+        comp = torch.searchsorted(self._thresholds, e[:, 0].double(), right=True)
+        z = torch.empty(e.shape[0], self.dim)
+        for start in range(0, e.shape[0], _BLOCK):  # blocks bound the (block, D, D) product
+            rows = slice(start, start + _BLOCK)
+            k = comp[rows]
+            # L_k eps as products summed per row, not a matrix product: BLAS kernels round
+            # differently for different row counts, and a chunked draw must give the same codes
+            offset = (self.scale_tril[k] * e[rows, None, 1:]).sum(-1)
+            z[rows] = offset.mul_(temperature).add_(self.means[k])
+        return z
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """``(N,)`` float64 log-density of ``(N, D)`` codes under the mixture (on ``z``'s device)."""
+        z = z.double()
+        chol = self.scale_tril.to(z.device, torch.float64)
+        diff = (z[:, None] - self.means.to(z)[None]).unsqueeze(-1)  # (N, K, D, 1)
+        sol = torch.linalg.solve_triangular(chol.expand(len(z), -1, -1, -1), diff, upper=False)
+        maha = sol.squeeze(-1).square().sum(-1)  # (N, K)
+        logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+        comp = -0.5 * (maha + logdet + self.dim * math.log(2 * math.pi))
+        return torch.logsumexp(comp + torch.log(self.weights.to(z)), dim=-1)
+
+    def to_tensors(self) -> dict[str, Tensor]:
+        """The tensors a native model file stores, named ``latent_prior.<field>``."""
+        return {TENSOR_PREFIX + name: getattr(self, name) for name in _FIELDS}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, Tensor]) -> LatentMixture | None:
+        """Read back :meth:`to_tensors`' entries (``None`` when there are none).
+
+        Raises:
+            InputError: a field is missing, misshapen, not finite, or not a valid mixture.
+        """
+        names = {k for k in tensors if k.startswith(TENSOR_PREFIX)}
+        if not names:
+            return None
+        expected = {TENSOR_PREFIX + f for f in _FIELDS}
+        if names != expected:
+            raise InputError(f"the latent prior needs exactly {sorted(expected)}, found {sorted(names)}")
+        return cls(*(tensors[TENSOR_PREFIX + f] for f in _FIELDS))
+
+
+def fit_latent_prior(model: VPoser, poses: Any, n_components: int = 16, seed: int = 0,
+                     max_codes: int = 200_000, max_iter: int = 300) -> LatentMixture:
+    """Fit a :class:`LatentMixture` to ``model``'s aggregate posterior on ``poses``.
+
+    Each pose gives one draw ``z ~ q(z | x)`` (seeded); scikit-learn's ``GaussianMixture``
+    (full covariances, k-means initialisation, ``random_state=seed``) fits ``n_components``
+    Gaussians to at most ``max_codes`` of them. Deterministic for a seed.
+
+    Args:
+        poses: ``(M, 63)`` training poses (``(M, 21, 3)`` works too).
+
+    Raises:
+        VPoserError: scikit-learn is not installed (``pip install 'vposer[train]'``).
+        InputError: fewer poses than components.
+    """
+    try:
+        from sklearn.mixture import GaussianMixture
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise VPoserError("fitting a latent prior needs scikit-learn: "
+                          "pip install 'vposer[train]'") from None
+    from .._torchtools import eval_mode
+
+    x = torch.as_tensor(poses)
+    if x.shape[0] < n_components:
+        raise InputError(f"cannot fit {n_components} components to {x.shape[0]} poses")
+    generator = torch.Generator().manual_seed(seed)
+    codes = []
+    with torch.no_grad(), eval_mode(model):
+        for block in torch.split(x, 8192):
+            post = model.encode(block)
+            eps = torch.randn(post.mean.shape, generator=generator)
+            codes.append(post.mean.cpu().double() + post.stddev.cpu().double() * eps)
+    z = torch.cat(codes)
+    if len(z) > max_codes:
+        z = z[torch.randperm(len(z), generator=generator)[:max_codes]]
+    gmm = GaussianMixture(n_components=n_components, covariance_type="full", max_iter=max_iter,
+                          reg_covar=1e-6, random_state=seed)
+    with threadpool_limits(limits=1, user_api="blas"):  # small matrices: threads only contend
+        gmm.fit(z.numpy())
+    weights = torch.from_numpy(gmm.weights_)
+    return LatentMixture(weights / weights.sum(), torch.from_numpy(gmm.means_),
+                         torch.linalg.cholesky(torch.from_numpy(gmm.covariances_)))
