@@ -11,10 +11,11 @@ torch`` fails): a deployment needs ``numpy`` and ``onnxruntime`` only (``pip ins
     post = model.encode(out.axis_angle)           # post.mean, post.stddev (N, 32)
     poses = model.sample(10, seed=0)              # numpy's generator: not the codes torch draws for a seed
 
-The folder holds ``decoder.onnx``, ``encoder.onnx`` and ``vposer_export.json`` (the manifest: sizes,
-joint order, conventions, the source weights' hashes, and the SHA-256 and size of each ``.onnx``
-file). Loading checks every file against the manifest and refuses a missing, changed, truncated
-or unreadable one with :class:`ExportedModelError`, one line naming the file.
+The folder holds ``decoder.onnx``, ``encoder.onnx`` and ``vposer_export.json`` (the manifest:
+sizes, joint order, conventions, the source weights' hashes, the SHA-256 and size of each ``.onnx``
+file, and the model's learned latent prior when it has one). Loading checks every file against the
+manifest and refuses a missing, changed, truncated or unreadable one with
+:class:`ExportedModelError`, one line naming the file.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from ._types import PathLike
 
 __all__ = [
     "MANIFEST_NAME", "FORMAT", "FORMAT_VERSION", "ExportedModelError", "ExportedVPoser",
-    "DecodedArrays", "Posterior", "load_exported", "read_manifest", "sha256_file",
+    "DecodedArrays", "Posterior", "load_exported", "read_latent_prior", "read_manifest", "sha256_file",
 ]
 
 #: The manifest's file name inside an exported folder.
@@ -131,6 +132,36 @@ def read_manifest(folder: PathLike) -> dict[str, Any]:
     return doc
 
 
+def read_latent_prior(manifest: dict[str, Any], path: Path) -> tuple[np.ndarray, ...] | None:
+    """The manifest's learned latent prior, ``(weights (K,), means (K, D), scale_tril (K, D, D))``
+    float64, checked; ``None`` when the export has none (samples come from ``N(0, I)``).
+
+    Raises:
+        ExportedModelError: the entry is not a valid Gaussian mixture over ``D``-dim codes.
+    """
+    entry = manifest.get("latent_prior")
+    if entry is None:
+        return None
+    d = manifest["latent_dim"]
+    try:
+        if not isinstance(entry, dict) or entry.get("kind") != "gaussian_mixture":
+            raise ValueError("not a gaussian_mixture")
+        w, mu, tril = (np.asarray(entry[k], dtype=np.float64) for k in ("weights", "means", "scale_tril"))
+        k = len(w)
+        if w.shape != (k,) or k < 1 or mu.shape != (k, d) or tril.shape != (k, d, d):
+            raise ValueError(f"shapes {w.shape}, {mu.shape}, {tril.shape}")
+        if not all(np.isfinite(a).all() for a in (w, mu, tril)):
+            raise ValueError("NaN or Inf")
+        diag = np.diagonal(tril, axis1=1, axis2=2)
+        if (w <= 0).any() or abs(w.sum() - 1) > 1e-4 or (diag <= 0).any() or np.triu(tril, 1).any():
+            raise ValueError("weights not positive summing to 1, or scale_tril not lower-triangular "
+                             "with a positive diagonal")
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise ExportedModelError(f"the manifest's latent_prior is not a usable Gaussian mixture "
+                                 f"over {d}-D codes ({str(exc)[:120]})", path) from None
+    return w / w.sum(), mu, tril
+
+
 def _checked_bytes(folder: Path, entry: dict[str, Any]) -> bytes:
     """The bytes of one graph file, after checking its size and SHA-256 against the manifest."""
     path = folder / entry["file"]
@@ -212,10 +243,13 @@ class ExportedVPoser:
         joint_names: the joints' names in order.
         path: the exported folder.
         sessions: the ONNX Runtime sessions, ``{"decoder": ..., "encoder": ...}``.
+        latent_prior: the model's learned prior over codes, ``(weights, means, scale_tril)``
+            (:func:`read_latent_prior`), or ``None`` for ``N(0, I)``.
     """
 
     def __init__(self, path: Path, manifest: dict[str, Any], sessions: dict[str, Any]):
         self.path, self.manifest = path, manifest
+        self.latent_prior = read_latent_prior(manifest, path / MANIFEST_NAME)
         self.latent_dim = int(manifest["latent_dim"])
         self.num_joints = int(manifest["num_joints"])
         self.joint_names = list(manifest.get("joint_names", []))
@@ -271,9 +305,11 @@ class ExportedVPoser:
 
     def sample_latent(self, n: int, seed: int | None = None, temperature: float = 1.0,
                       rng: np.random.Generator | None = None) -> np.ndarray:
-        """``(n, D)`` float32 codes from ``N(0, temperature^2 I)``, drawn with numpy's generator
+        """``(n, D)`` float32 codes from the prior, drawn with numpy's generator
         (``np.random.default_rng(seed)`` unless ``rng`` is given): the same seed gives other codes
-        than torch's ``model.sample_latent``."""
+        than torch's ``model.sample_latent``. The prior is :attr:`latent_prior` when the model had
+        one (a component by weight, then ``means[k] + temperature * scale_tril[k] @ eps``), else
+        ``N(0, temperature^2 I)``."""
         if seed is not None and rng is not None:
             raise InputError("give either seed or rng, not both")
         if n < 0:
@@ -281,6 +317,15 @@ class ExportedVPoser:
         if not math.isfinite(temperature) or temperature < 0:
             raise InputError(f"temperature must be a finite number >= 0, got {temperature}")
         rng = rng if rng is not None else np.random.default_rng(seed)
+        if self.latent_prior is not None:
+            weights, means, tril = self.latent_prior
+            comp = rng.choice(len(weights), size=n, p=weights)
+            eps = rng.standard_normal((n, self.latent_dim))
+            z = np.empty((n, self.latent_dim), np.float32)
+            for k in np.unique(comp):  # one step per component used
+                rows = comp == k
+                z[rows] = means[k] + temperature * eps[rows] @ tril[k].T
+            return z
         z = rng.standard_normal((n, self.latent_dim), dtype=np.float32)
         return z * np.float32(temperature) if temperature != 1.0 else z
 

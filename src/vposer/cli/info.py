@@ -40,6 +40,8 @@ def describe(model: VPoser) -> dict[str, Any]:
         "snapshot": info.pop("snapshot", None),
         "epoch": info.pop("epoch", None),
         "sha256": model_fingerprint(model),
+        "latent_prior": ("from N(0, I)" if model.latent_prior is None else "from a learned "
+                         f"Gaussian mixture ({model.latent_prior.n_components} components)"),
         "training_config": info.pop("training_config", None),
         **info,
     }
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"VPoser {d['architecture']} ({release}): {d['num_neurons']} neurons, "
           f"{d['latent_dim']}-D latent, {d['parameters']:,} parameters")
     labels = {"converted_from": "source"}  # where the weights came from: a release, a run
-    for key in ("format", "path", "snapshot", "epoch", "sha256", "converted_from"):
+    labels["latent_prior"] = "samples"
+    for key in ("format", "path", "snapshot", "epoch", "sha256", "latent_prior", "converted_from"):
         value = d.get(key)
         if value is None:
             continue

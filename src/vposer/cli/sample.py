@@ -90,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
         out.extra["meta"] = meta_json(
             command="sample", model=args.model or "default", seed=args.seed, num=args.num,
             temperature=args.temperature, model_sha256=model_fingerprint(model),
-            latent_draw="torch.randn on CPU",
+            latent_draw="torch.randn on CPU" + (
+                "" if model.latent_prior is None else
+                f", through the model's learned prior ({model.latent_prior.n_components} Gaussians)"),
             **({"joints": f"body {args.body or 'open'}, zero root orientation and translation, "
                           "metres"} if args.joints else {}))
     report_created(created)

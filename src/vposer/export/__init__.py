@@ -7,7 +7,8 @@
 - ``encoder.onnx``: ``poses`` ``(batch, 63)`` -> ``mean``, ``scale`` ``(batch, D)`` (the posterior
   ``Normal``'s ``mean`` and ``stddev`` that ``model.encode`` returns);
 - ``vposer_export.json``: sizes, joint order, conventions, the source weights and their hashes,
-  the package version, and the SHA-256 and size of each graph (checked by
+  the package version, the model's learned latent prior when it has one
+  (:mod:`vposer.model.latent_prior`), and the SHA-256 and size of each graph (checked by
   :func:`vposer.runtime.load_exported`).
 
 Float32, dynamic batch size, opset 17 (see :mod:`vposer.export.onnx_graphs` for how the graphs
@@ -50,6 +51,11 @@ CONVENTIONS = {
     "encoder_output": "the approximate posterior N(mean, scale^2) per latent dimension; mean is the "
                       "pose's latent code; scale is at least 1e-12",
 }
+
+
+LEARNED_PRIOR = ("z is drawn from the Gaussian mixture in latent_prior: a component k by weights, "
+                 "then z = means[k] + scale_tril[k] @ eps with eps ~ N(0, I) (float32 values); "
+                 "N(0, I) is the prior the network was trained against")
 
 
 def _require_onnx() -> Any:
@@ -156,6 +162,12 @@ def export_onnx(model: VPoser, output: PathLike, opset: int | None = None) -> Pa
         "exporter": "vposer.export.onnx_graphs (graphs built with onnx.helper; no torch exporter)",
         "conventions": CONVENTIONS, "source": _source(model), "files": files,
     }
+    if model.latent_prior is not None:
+        prior = model.latent_prior
+        manifest["conventions"] = {**CONVENTIONS, "latent": LEARNED_PRIOR}
+        manifest["latent_prior"] = {"kind": "gaussian_mixture", "weights": prior.weights.tolist(),
+                                    "means": prior.means.tolist(),
+                                    "scale_tril": prior.scale_tril.tolist()}
     write_json(folder / MANIFEST_NAME, manifest)
     return folder
 

@@ -155,7 +155,7 @@ def resolve_settings(settings: GenerateSettings, model: VPoser, opts: Options,
         else:
             gen = shard_generator(settings.seed, -1, "latent")
             with torch.no_grad():
-                z = draw_latent(CALIBRATION_SIZE, model.latent_dim, gen, settings)
+                z = draw_latent(CALIBRATION_SIZE, model.latent_dim, gen, settings, model.latent_prior)
                 scores = score(decode(model, z, settings.decode_chunk))
             changes["plausibility"] = {
                 "score": name, "threshold": threshold(scores, settings.reject_quantile),

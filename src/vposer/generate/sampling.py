@@ -19,7 +19,7 @@ from .plausibility import ScoreFn
 from .settings import GenerateSettings, shard_generator
 
 if TYPE_CHECKING:
-    from ..model import VPoser
+    from ..model import LatentMixture, VPoser
 
 
 MAX_ROUNDS = 64
@@ -46,23 +46,35 @@ class PoseBatch:
     drawn: int = 0
 
 
-def draw_latent(n: int, dim: int, generator: torch.Generator, settings: GenerateSettings) -> Tensor:
+def draw_latent(n: int, dim: int, generator: torch.Generator, settings: GenerateSettings,
+                prior: LatentMixture | None = None) -> Tensor:
     """``(n, dim)`` float32 codes: ``temperature * N(0, I)``, optionally truncated to ``[-C, C]``.
 
     ``resample`` draws the truncated normal exactly by the inverse CDF (one uniform per
     component, float64); ``clip`` clamps normal draws. Without truncation this is
     ``torch.randn(n, dim, generator=generator)``, the draw of ``VPoser.sample_latent``.
+
+    With a learned ``prior`` (``model.latent_prior``), each code takes ``dim + 1`` such numbers
+    (:meth:`LatentMixture.codes`): the first picks the component and is never truncated, the
+    others are the offset around the component's mean, truncated and scaled as above.
     """
+    width = dim + (prior is not None)
     c = settings.truncation
     if c is None:
-        z = torch.randn(n, dim, generator=generator)
+        e = torch.randn(n, width, generator=generator)
     elif settings.truncation_mode == "clip":
-        z = torch.randn(n, dim, generator=generator).clamp_(-c, c)
+        e = torch.randn(n, width, generator=generator)
+        e[:, width - dim:].clamp_(-c, c)
     else:
         lo = float(torch.special.ndtr(torch.tensor(-c, dtype=torch.float64)))
-        u = torch.rand(n, dim, generator=generator, dtype=torch.float64)
-        z = torch.special.ndtri(lo + u * (1.0 - 2.0 * lo)).clamp_(-c, c).float()
-    return z * settings.temperature
+        u = torch.rand(n, width, generator=generator, dtype=torch.float64)
+        e = torch.empty_like(u)
+        e[:, :width - dim] = torch.special.ndtri(u[:, :width - dim])
+        e[:, width - dim:] = torch.special.ndtri(lo + u[:, width - dim:] * (1.0 - 2.0 * lo)).clamp_(-c, c)
+        e = e.float()
+    if prior is not None:
+        return prior.codes(e, settings.temperature)
+    return e * settings.temperature
 
 
 def decode(model: VPoser, z: Tensor, chunk: int) -> Tensor:
@@ -82,7 +94,7 @@ def model_poses(model: VPoser, settings: GenerateSettings, shard: int, count: in
     gen = shard_generator(settings.seed, shard, "latent")
     dim = model.latent_dim
     if settings.reject_quantile is None or score is None:
-        z = draw_latent(count, dim, gen, settings)
+        z = draw_latent(count, dim, gen, settings, model.latent_prior)
         return decode(model, z, settings.decode_chunk), z, count
     limit = float(settings.plausibility["threshold"])  # type: ignore[index]
     accept = max(1.0 - settings.reject_quantile, 0.02)
@@ -92,7 +104,7 @@ def model_poses(model: VPoser, settings: GenerateSettings, shard: int, count: in
         if need <= 0:
             break
         m = math.ceil(need / accept * 1.1) + 16
-        z = draw_latent(m, dim, gen, settings)
+        z = draw_latent(m, dim, gen, settings, model.latent_prior)
         p = decode(model, z, settings.decode_chunk)
         ok = torch.nonzero(score(p) >= limit).flatten()[:need]
         poses.append(p[ok])
