@@ -32,7 +32,8 @@ def write_data(root: Path, n_train: int = 384, n_val: int = 96, seed: int = 0) -
     return root
 
 
-def tiny_config(tmp_path: Path, **trainer) -> Path:
+def tiny_config(tmp_path: Path, prior: int = 0, **trainer) -> Path:
+    """A 2-epoch run on random poses; ``prior``: components of the learned latent prior."""
     write_data(tmp_path / "data")
     cfg = tmp_path / "cfg.yaml"
     extra = "".join(f", {k}: {v}" for k, v in trainer.items())
@@ -40,7 +41,7 @@ def tiny_config(tmp_path: Path, **trainer) -> Path:
         "general: {expr_id: tiny, rnd_seed: 3}\n"
         "data: {prepared_dir: data}\n"
         "logging: {work_dir: run, render_during_training: false}\n"
-        "model_params: {num_neurons: 32, latentD: 8}\n"
+        f"model_params: {{num_neurons: 32, latentD: 8, latent_prior_components: {prior}}}\n"
         "train_parms: {batch_size: 64, num_epochs: 2}\n"
         f"trainer: {{accelerator: cpu, progress_bar: false, checkpoint_every_steps: 2{extra}}}\n")
     return cfg
@@ -102,6 +103,9 @@ def test_bad_configs_fail_before_training(tmp_path):
     with pytest.raises(ConfigError, match="unknown key 'train_parms.batch_sise'") as err:
         load_config(bad)
     assert "bad.yaml" in str(err.value)
+    bad.write_text("model_params: {latent_prior_components: -1}\n")
+    with pytest.raises(ConfigError, match="latent_prior_components' must be an integer >= 0"):
+        load_config(bad)
     bad.write_text("recipe: v3\n")
     with pytest.raises(ConfigError, match="unknown recipe"):
         load_config(bad)
@@ -127,7 +131,7 @@ def _train_cli(cfg: Path, *extra: str) -> subprocess.Popen:
 def test_killed_run_resumes_to_identical_weights(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
-    cfg_a, cfg_b = tiny_config(a), tiny_config(b)
+    cfg_a, cfg_b = tiny_config(a, prior=2), tiny_config(b, prior=2)
     full = _train_cli(cfg_a)
     killed = _train_cli(cfg_b)
     last = b / "run" / "checkpoints" / "last.ckpt"
@@ -145,6 +149,10 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     for key, value in m_full.state_dict().items():
         assert torch.equal(value, m_resumed.state_dict()[key]), key
     assert m_full.config.latent_dim == 8 and m_full.info["format"] == "native"
+    prior, prior_resumed = m_full.latent_prior, m_resumed.latent_prior  # fitted after training
+    assert prior is not None and prior.n_components == 2 and prior_resumed is not None
+    for key, value in prior.to_tensors().items():
+        assert torch.equal(value, prior_resumed.to_tensors()[key]), key
     assert (b / "run" / "logs" / "resumed-1" / "metrics.csv").is_file()  # earlier rows kept apart
     assert vposer.load_model(a / "run" / "checkpoints" / "last.ckpt").config.num_neurons == 32
 

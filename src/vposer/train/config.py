@@ -1,12 +1,16 @@
 """Training configuration: the fields of ``V02_05.yaml`` plus vposer's own, with two presets.
 
 A config is YAML with the sections of the V02_05 release (``general``, ``model_params``,
-``data_parms``, ``train_parms``, ``body_model``, ``logging``) and three of vposer's own:
+``data_parms``, ``train_parms``, ``body_model``, ``logging``), one key of vposer's own in
+``model_params`` and three sections:
 
 - ``recipe``: ``v2`` (default; the V02_05 objective and schedule) or ``v1`` (the 2019 recipe);
   the preset's values are the defaults under the user's;
 - ``data``: ``prepared_dir`` (from ``vposer prepare`` / ``vposer import-mocap``), the split names
   and ``mirror`` (add the left-right mirror image of every training pose, :mod:`vposer.data.mirror`);
+- ``model_params.latent_prior_components``: after training, fit a learned prior of that many
+  Gaussians to the codes of the training poses (:mod:`vposer.model.latent_prior`; 0 or absent:
+  none, samples come from ``N(0, I)`` as in the releases);
 - ``trainer``: where and how to run (accelerator, devices, strategy, nodes, precision,
   determinism, checkpoint frequency, ``threads``: CPU threads of torch, fixed so that a CPU run
   gives the same weights each time).
@@ -32,7 +36,8 @@ SCHEMA: dict[str, Any] = {
     "recipe": None,
     "general": {"expr_id": None, "rnd_seed": None, "work_basedir": None, "dataset_id": None,
                 "dataset_basedir": None, "verbosity": None},
-    "model_params": {"architecture": None, "num_neurons": None, "latentD": None},
+    "model_params": {"architecture": None, "num_neurons": None, "latentD": None,
+                     "latent_prior_components": None},
     "data_parms": {"amass_dir": None, "amass_splits": "*", "num_workers": None,
                    "num_timeseq_frames": "*", "dataset_dir": None},
     "data": {"prepared_dir": None, "train_split": None, "val_split": None, "test_split": None,
@@ -200,6 +205,10 @@ def _check_values(cfg: TrainConfig) -> None:
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
                                 or threads < 1):
         raise ConfigError(f"'trainer.threads' must be a positive integer, got {threads!r}", src)
+    components = cfg.get("model_params.latent_prior_components", 0)
+    if not isinstance(components, int) or isinstance(components, bool) or components < 0:
+        raise ConfigError("'model_params.latent_prior_components' must be an integer >= 0, got "
+                          f"{components!r}", src)
     mirror = cfg.get("data.mirror", False)
     if not isinstance(mirror, bool):
         raise ConfigError(f"'data.mirror' must be true or false, got {mirror!r}", src)

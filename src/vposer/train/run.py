@@ -193,7 +193,8 @@ def train(cfg: TrainConfig, resume: bool = False, fast_dev_run: bool = False) ->
         if filled is not None:
             fill.fill_uninitialized_memory = filled
     if trainer.is_global_zero and not fast_dev_run:
-        export_best(work)
+        components = int(cfg.get("model_params.latent_prior_components", 0) or 0)
+        export_best(work, splits[0] if components else None, components, cfg.seed)
     return work
 
 
@@ -224,13 +225,20 @@ def _check_same_network(cfg: TrainConfig, work: Path) -> None:
                           f"this config has {new}", saved)
 
 
-def export_best(work: Path) -> Path:
-    """Write the best checkpoint's weights (or the last, without validation) to ``work/model``."""
+def export_best(work: Path, train_poses: torch.Tensor | None = None, components: int = 0,
+                seed: int = 0) -> Path:
+    """Write the best checkpoint's weights (or the last, without validation) to ``work/model``;
+    with ``components``, fitted with a learned latent prior of that many Gaussians on the
+    ``(N, 63)`` ``train_poses`` (:func:`vposer.model.fit_latent_prior`)."""
     from ..checkpoints import load_model, save_model
+    from ..model import fit_latent_prior
 
     ckpt_dir = work / "checkpoints"
     best = sorted(p for p in ckpt_dir.glob("epoch=*.ckpt"))
     source = best[-1] if best else ckpt_dir / "last.ckpt"
     model = load_model(source)
     model.info["training_config"] = yaml.safe_load((work / "config.yaml").read_text())
+    if components and train_poses is not None:
+        print(f"fitting a latent prior of {components} Gaussians to {len(train_poses)} codes")
+        model.latent_prior = fit_latent_prior(model, train_poses, components, seed=seed)
     return save_model(model, work / "model")
