@@ -59,6 +59,21 @@ def tiny_model(architecture: str, seed: int = 0):
     return model
 
 
+def with_prior(model, components: int = 2, seed: int = 0):
+    """``model`` carrying a learned latent prior (a random Gaussian mixture over its codes)."""
+    import torch
+
+    from vposer.model import LatentMixture
+
+    g = torch.Generator().manual_seed(seed)
+    d = model.latent_dim
+    a = torch.randn(components, d, d, generator=g) * 0.3
+    weights = torch.rand(components, generator=g) + 0.5
+    model.latent_prior = LatentMixture(weights / weights.sum(), torch.randn(components, d, generator=g),
+                                       torch.linalg.cholesky(a @ a.transpose(1, 2) + 0.1 * torch.eye(d)))
+    return model
+
+
 def torch_bytes(obj, legacy: bool = False) -> bytes:
     import torch
 
@@ -154,6 +169,8 @@ def seeds_safetensors() -> Seeds:
         for arch in ("v1", "v2"):
             out[f"{arch}.safetensors"] = save_model(
                 tiny_model(arch), Path(tmp) / f"{arch}.safetensors").read_bytes()
+        out["v2_prior.safetensors"] = save_model(
+            with_prior(tiny_model("v2")), Path(tmp) / "v2_prior.safetensors").read_bytes()
     return out
 
 
@@ -167,6 +184,7 @@ def seeds_native_dir() -> Seeds:
         out[f"{arch}_native"] = pack(config, weights)
         bare = save_tensors({k: v.contiguous() for k, v in model.state_dict().items()})
         out[f"{arch}_native_config_only"] = pack(config, bare)  # config.json stands in
+    out["v2_prior_native"] = pack(*_native_files(with_prior(tiny_model("v2"))))
     return out
 
 
@@ -612,11 +630,14 @@ def seeds_deepmimic_motion() -> Seeds:
 def seeds_exported() -> Seeds:
     from vposer.export import export_onnx
 
+    out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = export_onnx(tiny_model("v2"), Path(tmp) / "onnx")
-        files = [(folder / name).read_bytes() for name in
-                 ("vposer_export.json", "decoder.onnx", "encoder.onnx")]
-    return {"v2_export": pack(*files)}
+        for name, model in (("v2_export", tiny_model("v2")),
+                            ("v2_prior_export", with_prior(tiny_model("v2")))):
+            folder = export_onnx(model, Path(tmp) / name)
+            out[name] = pack(*[(folder / file).read_bytes() for file in
+                               ("vposer_export.json", "decoder.onnx", "encoder.onnx")])
+    return out
 
 
 BUILDERS: dict[str, Callable[[], Seeds]] = {

@@ -144,6 +144,12 @@ def _check_model(model: Any) -> None:
             finite(name, tensor)
     if model.training:
         raise Invalid("load_model returned a model in training mode")
+    prior = model.latent_prior
+    if prior is not None:
+        if prior.dim != c.latent_dim:
+            raise Invalid(f"a latent prior over {prior.dim}-D codes on a {c.latent_dim}-D model")
+        for name, tensor in prior.to_tensors().items():
+            finite(name, tensor)
 
 
 def _load_model(path: Path) -> Any:
@@ -410,6 +416,12 @@ def _check_exported(model: Any) -> None:
 
     if not isinstance(model, ExportedVPoser):
         raise Invalid(f"load_exported returned a {type(model).__name__}")
+    if model.latent_prior is not None:
+        for name, array in zip(("weights", "means", "scale_tril"), model.latent_prior):
+            if not np.isfinite(array).all():
+                raise Invalid(f"latent prior {name} not finite")
+        if model.latent_prior[1].shape[1] != model.latent_dim:
+            raise Invalid("latent prior of another size than the codes")
 
 
 def _fixed_v1_release() -> dict[str, bytes]:
