@@ -9,7 +9,6 @@ an ``.npz`` file without it.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from torch import Tensor
 from .._types import PathLike
 from .._torchtools import make_generator
 from ..errors import InputError, VPoserError
+from ..model.latent_prior import mixture_log_prob
 from ..model.vposer import as_pose_batch
 
 __all__ = ["GMMPrior"]
@@ -103,13 +103,7 @@ class GMMPrior:
         """``(N,)`` float64 log-density of ``(N, 63)`` poses under the mixture."""
         x = as_pose_batch(poses).double().cpu()
         chol = torch.linalg.cholesky(self.covariances.double())
-        diff = (x[:, None] - self.means.double()[None]).unsqueeze(-1)  # (N, K, 63, 1)
-        sol = torch.linalg.solve_triangular(chol.expand(len(x), -1, -1, -1), diff, upper=False)
-        maha = sol.squeeze(-1).square().sum(-1)  # (N, K)
-        logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)  # (K,)
-        d = self.means.shape[1]
-        comp = -0.5 * (maha + logdet + d * math.log(2 * math.pi)) + torch.log(self.weights.double())
-        return torch.logsumexp(comp, dim=-1)
+        return mixture_log_prob(x, self.weights.double(), self.means.double(), chol)
 
     def save(self, path: PathLike) -> Path:
         """Write ``weights``, ``means``, ``covariances`` and ``info`` (JSON) to an ``.npz``."""

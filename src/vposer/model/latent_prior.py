@@ -32,7 +32,7 @@ from ..errors import InputError, VPoserError
 if TYPE_CHECKING:
     from .vposer import VPoser
 
-__all__ = ["LatentMixture", "fit_latent_prior", "TENSOR_PREFIX"]
+__all__ = ["LatentMixture", "fit_latent_prior", "mixture_log_prob", "TENSOR_PREFIX"]
 
 #: Prefix of the mixture's tensors in a native model file (``latent_prior.weights``, ...).
 TENSOR_PREFIX = "latent_prior."
@@ -115,14 +115,7 @@ class LatentMixture:
 
     def log_prob(self, z: Tensor) -> Tensor:
         """``(N,)`` float64 log-density of ``(N, D)`` codes under the mixture (on ``z``'s device)."""
-        z = z.double()
-        chol = self.scale_tril.to(z.device, torch.float64)
-        diff = (z[:, None] - self.means.to(z)[None]).unsqueeze(-1)  # (N, K, D, 1)
-        sol = torch.linalg.solve_triangular(chol.expand(len(z), -1, -1, -1), diff, upper=False)
-        maha = sol.squeeze(-1).square().sum(-1)  # (N, K)
-        logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
-        comp = -0.5 * (maha + logdet + self.dim * math.log(2 * math.pi))
-        return torch.logsumexp(comp + torch.log(self.weights.to(z)), dim=-1)
+        return mixture_log_prob(z, self.weights, self.means, self.scale_tril)
 
     def to_tensors(self) -> dict[str, Tensor]:
         """The tensors a native model file stores, named ``latent_prior.<field>``."""
@@ -142,6 +135,20 @@ class LatentMixture:
         if names != expected:
             raise InputError(f"the latent prior needs exactly {sorted(expected)}, found {sorted(names)}")
         return cls(*(tensors[TENSOR_PREFIX + f] for f in _FIELDS))
+
+
+def mixture_log_prob(x: Tensor, weights: Tensor, means: Tensor, scale_tril: Tensor) -> Tensor:
+    """``(N,)`` float64 log-density of ``(N, D)`` points under a Gaussian mixture with ``(K,)``
+    weights, ``(K, D)`` means and ``(K, D, D)`` Cholesky factors of the covariances; computed in
+    float64 on ``x``'s device."""
+    x = x.double()
+    chol = scale_tril.to(x.device, torch.float64)
+    diff = (x[:, None] - means.to(x)[None]).unsqueeze(-1)  # (N, K, D, 1)
+    sol = torch.linalg.solve_triangular(chol.expand(len(x), -1, -1, -1), diff, upper=False)
+    maha = sol.squeeze(-1).square().sum(-1)  # (N, K)
+    logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    comp = -0.5 * (maha + logdet + means.shape[1] * math.log(2 * math.pi))
+    return torch.logsumexp(comp + torch.log(weights.to(x)), dim=-1)
 
 
 def fit_latent_prior(model: VPoser, poses: Any, n_components: int = 16, seed: int = 0,
