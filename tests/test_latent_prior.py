@@ -216,3 +216,18 @@ def test_an_onnx_export_samples_from_the_prior(tmp_path):
         load_exported(folder)
     assert "latent_prior is not a usable Gaussian mixture" in str(info.value)
     assert str(manifest) in str(info.value)
+
+
+def test_commands_sample_the_learned_prior_unless_told_otherwise(tmp_path, capsys):
+    from vposer.cli import main
+
+    assert vposer.load_model().latent_prior is not None  # the default weights carry one
+    for flag in ([], ["--standard-prior"]):
+        out = tmp_path / f"s{len(flag)}.npz"
+        assert main(["sample", "-n", "20", "--seed", "3", "-o", str(out), *flag]) == 0
+        model = vposer.load_model()
+        if flag:
+            model.latent_prior = None
+        with np.load(out) as data:
+            assert np.array_equal(data["z"], model.sample_latent(20, seed=3).numpy())
+            assert ("learned prior" in str(data["meta"])) != bool(flag)

@@ -37,8 +37,24 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def add_model_argument(parser: argparse.ArgumentParser) -> None:
+def add_model_argument(parser: argparse.ArgumentParser, samples: bool = False) -> None:
+    """``-m/--model``; for a command that samples, also ``--standard-prior``."""
     parser.add_argument("-m", "--model", metavar="PATH", default=None, help=MODEL_HELP)
+    if samples:
+        add_standard_prior_argument(parser)
+
+
+def add_standard_prior_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--standard-prior", action="store_true",
+                        help="draw latent codes from N(0, I) even when the model carries a learned "
+                        "latent prior (the default weights do; the releases sample N(0, I) anyway)")
+
+
+def apply_prior_choice(model: VPoser, args: Any) -> VPoser:
+    """Drop the model's learned latent prior when ``--standard-prior`` was given."""
+    if getattr(args, "standard_prior", False):
+        model.latent_prior = None
+    return model
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +93,7 @@ def load_model_from_args(args: Any):
     import vposer
 
     check_device(getattr(args, "device", None))
-    return vposer.load_model(args.model, device=getattr(args, "device", None))
+    return apply_prior_choice(vposer.load_model(args.model, device=getattr(args, "device", None)), args)
 
 
 def model_label(model: VPoser, args: argparse.Namespace) -> str:

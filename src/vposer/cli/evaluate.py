@@ -4,7 +4,10 @@ from __future__ import annotations
 import argparse
 
 from ..fileio import POSE_SOURCES
-from ._common import add_device_argument, at_least, check_device, check_model_and_body
+from ._common import (
+    add_device_argument, add_standard_prior_argument, apply_prior_choice, at_least, check_device,
+    check_model_and_body,
+)
 
 DESCRIPTION = """Score a VPoser (and/or poses from an .npz file, and/or SMPLify's 8-component GMM
 prior fitted on the same training poses) on a prepared data set: reconstruction of the held-out
@@ -28,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-m", "--model", metavar="PATH|default", default=None,
                    help="VPoser to score: a release/run folder, checkpoint or native model, or "
                    "'default' for the shipped open weights (the default unless --poses is given)")
+    add_standard_prior_argument(p)
     p.add_argument("--poses", metavar="NPZ", help="score these poses as generated samples "
                    f"({POSE_SOURCES})")
     p.add_argument("--data", required=True, metavar="PREPARED_DIR",
@@ -95,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     model = None
     model_arg = args.model if args.model is not None else (None if args.poses else "default")
     if model_arg is not None:
-        model = vposer.load_model(None if model_arg == "default" else model_arg, device=args.device)
+        model = apply_prior_choice(
+            vposer.load_model(None if model_arg == "default" else model_arg, device=args.device), args)
     poses = torch.from_numpy(load_poses(args.poses)) if args.poses else None
     settings = EvalSettings(samples=args.samples, fid_samples=args.fid_samples,
                             prdc_samples=args.prdc_samples, k=args.k, dnn_mode=args.dnn,

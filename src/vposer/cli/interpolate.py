@@ -22,7 +22,7 @@ def register(subparsers) -> None:
         "every file written is printed.",
         formatter_class=DefaultsHelpFormatter,
     )
-    add_model_argument(p)
+    add_model_argument(p, samples=True)
     add_device_argument(p)
     add_body_argument(p)
     src = p.add_mutually_exclusive_group(required=True)

@@ -33,7 +33,7 @@ def register(subparsers) -> None:
         "written is printed. For many pictures see 'vposer generate --with images'.",
         formatter_class=DefaultsHelpFormatter,
     )
-    add_model_argument(p)
+    add_model_argument(p, samples=True)
     add_device_argument(p)
     add_body_argument(p)
     p.add_argument("-n", "--num", type=int, default=5, help="number of samples (columns)")

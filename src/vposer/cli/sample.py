@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="scale of the latent codes; below 1 gives more typical poses (default 1)")
-    add_model_argument(p)
+    add_model_argument(p, samples=True)
     add_device_argument(p)
     add_matrices_argument(p)
     p.add_argument("--joints", action="store_true",

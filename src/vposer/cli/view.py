@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "toggles, pose export (.npz) and screenshots (.png). Open the printed URL; Ctrl-C stops it.",
         epilog="example: vposer view --poses poses.npz   (then open http://127.0.0.1:8080)",
     )
-    add_model_argument(p)
+    add_model_argument(p, samples=True)
     p.add_argument("--body", default="open", metavar="open|PATH",
                    help="body model: 'open' (the built-in body, default) or a SMPL-family file")
     p.add_argument("--host", default="127.0.0.1",
