@@ -58,19 +58,19 @@ def draw_latent(n: int, dim: int, generator: torch.Generator, settings: Generate
     (:meth:`LatentMixture.codes`): the first picks the component and is never truncated, the
     others are the offset around the component's mean, truncated and scaled as above.
     """
-    width = dim + (prior is not None)
+    pick = int(prior is not None)  # leading columns that pick the component, never truncated
     c = settings.truncation
     if c is None:
-        e = torch.randn(n, width, generator=generator)
+        e = torch.randn(n, pick + dim, generator=generator)
     elif settings.truncation_mode == "clip":
-        e = torch.randn(n, width, generator=generator)
-        e[:, width - dim:].clamp_(-c, c)
+        e = torch.randn(n, pick + dim, generator=generator)
+        e[:, pick:].clamp_(-c, c)
     else:
         lo = float(torch.special.ndtr(torch.tensor(-c, dtype=torch.float64)))
-        u = torch.rand(n, width, generator=generator, dtype=torch.float64)
+        u = torch.rand(n, pick + dim, generator=generator, dtype=torch.float64)
         e = torch.empty_like(u)
-        e[:, :width - dim] = torch.special.ndtri(u[:, :width - dim])
-        e[:, width - dim:] = torch.special.ndtri(lo + u[:, width - dim:] * (1.0 - 2.0 * lo)).clamp_(-c, c)
+        e[:, :pick] = torch.special.ndtri(u[:, :pick])
+        e[:, pick:] = torch.special.ndtri(lo + u[:, pick:] * (1.0 - 2.0 * lo)).clamp_(-c, c)
         e = e.float()
     if prior is not None:
         return prior.codes(e, settings.temperature)

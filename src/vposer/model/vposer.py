@@ -200,19 +200,6 @@ class VPoser(nn.Module):
                              f"{self.latent_dim}-D codes")
         self._latent_prior = prior
 
-    @property
-    def draw_dim(self) -> int:
-        """Standard-normal numbers per sampled code: ``D``, or ``D + 1`` with a latent prior (one
-        more picks the mixture component)."""
-        return self.latent_dim + (self._latent_prior is not None)
-
-    def codes_from_normal(self, normal: Tensor, temperature: float = 1.0) -> Tensor:
-        """``(N, D)`` codes of the prior from ``(N, draw_dim)`` standard-normal numbers:
-        ``temperature * normal`` for ``N(0, I)``, else :meth:`LatentMixture.codes`. On the CPU."""
-        if self._latent_prior is not None:
-            return self._latent_prior.codes(normal, temperature)
-        return normal * temperature if temperature != 1.0 else normal
-
     def sample_latent(
         self,
         n: int,
@@ -229,8 +216,14 @@ class VPoser(nn.Module):
             raise InputError(f"the number of samples must be >= 0, got {n}")
         if not math.isfinite(temperature) or temperature < 0:
             raise InputError(f"temperature must be a finite number >= 0, got {temperature}")
-        normal = torch.randn(n, self.draw_dim, generator=generator)
-        return self.codes_from_normal(normal, temperature).to(self._ref)
+        prior = self._latent_prior
+        if prior is not None:  # D + 1 numbers a code (LatentMixture.codes)
+            return prior.codes(torch.randn(n, self.latent_dim + 1, generator=generator),
+                               temperature).to(self._ref)
+        z = torch.randn(n, self.latent_dim, generator=generator)
+        if temperature != 1.0:
+            z = z * temperature
+        return z.to(self._ref)
 
     @torch.no_grad()
     def sample(
