@@ -75,9 +75,15 @@ def test_temperature_scales_the_spread_around_each_mean():
 
 def test_chunked_draws_of_one_generator_give_the_codes_of_one_draw():
     model = small_model(mixture())
+    sizes = (16, 48, 112, 2048, 4096, 32)  # rows of 9 numbers: chunks of 16 rows draw alike
     g = torch.Generator().manual_seed(5)
-    chunks = torch.cat([model.sample_latent(n, generator=g) for n in (16, 48, 100)])
-    assert torch.equal(chunks, model.sample_latent(164, seed=5))
+    chunks = torch.cat([model.sample_latent(n, generator=g) for n in sizes])
+    assert torch.equal(chunks, model.sample_latent(sum(sizes), seed=5))
+    e = torch.randn(5000, D + 1, generator=torch.Generator().manual_seed(6))
+    prior = model.latent_prior
+    cuts = [0, 1, 8, 301, 2049, 2051, 4999, 5000]  # any split of the same numbers: the same codes
+    parts = torch.cat([prior.codes(e[a:b]) for a, b in zip(cuts, cuts[1:])])
+    assert torch.equal(parts, prior.codes(e))
 
 
 def test_without_a_prior_sampling_is_the_standard_normal():
