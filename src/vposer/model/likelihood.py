@@ -34,7 +34,7 @@ Threshold: :func:`calibrate_threshold` takes a quantile (default 5 %) of the sco
 real poses; ``vposer score --calibrate`` does the same and ``--write-calibration DIR`` stores it
 as ``plausibility.json`` beside a model, where :func:`read_calibration` finds it. For the shipped
 weights (K = 16, sigma = 0.1, seed 0) on all 13,570 held-out test poses: 2.06 nats; it flags
-every one of 2,000 of them with three joints turned by 60-120 degrees, and 0.15 % of 2,000 of
+every one of 2,000 of them with three joints turned by 60-120 degrees, and 0.1 % of 2,000 of
 the model's own samples (0.75 % when they are drawn from N(0, I) instead of its latent prior).
 The prior term is always ``N(0, I)``, the prior the network was trained against, also for a
 model with a learned latent prior (:mod:`vposer.model.latent_prior`).
