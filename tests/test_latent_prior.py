@@ -235,3 +235,22 @@ def test_commands_sample_the_learned_prior_unless_told_otherwise(tmp_path, capsy
         with np.load(out) as data:
             assert np.array_equal(data["z"], model.sample_latent(20, seed=3).numpy())
             assert ("learned prior" in str(data["meta"])) != bool(flag)
+
+
+def test_a_generated_shard_is_the_models_own_sample_with_a_prior(tmp_path):
+    from vposer.cli import main
+    from vposer.generate import derive_seed
+
+    model = small_model(mixture())
+    path = vposer.save_model(model, tmp_path / "model")
+    out = tmp_path / "gen"
+    assert main(["generate", "--n", "200", "--shard-size", "100", "--out", str(out), "-m", str(path),
+                 "--workers", "1", "--no-progress"]) == 0
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        expected = vposer.load_model(path).sample(100, seed=derive_seed(0, 1))
+    finally:
+        torch.set_num_threads(old)
+    with np.load(out / "shard-000001.npz") as data:
+        assert np.array_equal(data["pose_body"], expected.pose_body.numpy())
