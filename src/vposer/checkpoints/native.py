@@ -155,18 +155,14 @@ def load_native(path: PathLike) -> VPoser:
             raise CheckpointError(f"cannot read the model config ({exc})", config_file) from None
         doc, where = _parse_document(text, config_file), config_file
     declared = None if doc is None else _config(doc, where)
-    try:
-        prior = LatentMixture.from_tensors(tensors)
-    except InputError as exc:
-        raise CheckpointError(str(exc), weights) from None
-    tensors = {k: v for k, v in tensors.items() if not k.startswith(TENSOR_PREFIX)}
+    prior = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(TENSOR_PREFIX)]}
     model = model_from_state_dict(tensors, weights)  # sized by the tensors, never by the config
     if declared is not None and declared != model.config:
         raise CheckpointError(f"the config declares {declared.to_dict()} but the weights hold "
                               f"{model.config.to_dict()}", where)
-    if prior is not None:
-        try:
-            model.latent_prior = prior
+    if prior:
+        try:  # the mixture checks itself, the model checks that it fits its codes
+            model.latent_prior = LatentMixture.from_tensors(prior)
         except InputError as exc:
             raise CheckpointError(str(exc), weights) from None
     if doc is not None:

@@ -193,7 +193,7 @@ def train(cfg: TrainConfig, resume: bool = False, fast_dev_run: bool = False) ->
         if filled is not None:
             fill.fill_uninitialized_memory = filled
     if trainer.is_global_zero and not fast_dev_run:
-        components = int(cfg.get("model_params.latent_prior_components", 0) or 0)
+        components = cfg.get("model_params.latent_prior_components", 0)  # checked: an int >= 0
         export_best(work, splits[0] if components else None, components, cfg.seed)
     return work
 
