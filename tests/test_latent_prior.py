@@ -184,6 +184,32 @@ def test_fitting_is_deterministic_and_matches_the_codes():
         fit_latent_prior(model, poses[:3], n_components=4)
 
 
+def test_groups_weigh_the_same_however_many_poses_each_has():
+    model = small_model()
+    g = torch.Generator().manual_seed(1)
+    shift = torch.full((63,), 3.0)  # codes of the two groups 0.9 apart, posterior sd 0.7
+    poses = torch.cat([torch.randn(2700, 63, generator=g) * 0.3 + shift,
+                       torch.randn(300, 63, generator=g) * 0.3 - shift])
+    groups = np.repeat([5, 2], [2700, 300])  # any integer labels, any order
+    post = model.encode(poses).mean.double()
+    mean_a, mean_b = post[:2700].mean(0), post[2700:].mean(0)
+    spread = (mean_a - mean_b).norm()
+    by_pose = moments(fit_latent_prior(model, poses, n_components=4, seed=0))[0]
+    by_group = fit_latent_prior(model, poses, n_components=4, seed=0, groups=groups)
+    assert (by_pose - (0.9 * mean_a + 0.1 * mean_b)).norm() < 0.1 * spread
+    assert (moments(by_group)[0] - (mean_a + mean_b) / 2).norm() < 0.1 * spread
+    again = fit_latent_prior(model, poses, n_components=4, seed=0, groups=torch.from_numpy(groups))
+    assert all(torch.equal(x, y) for x, y in zip(by_group.to_tensors().values(),
+                                                 again.to_tensors().values()))
+
+
+@pytest.mark.parametrize("groups", [np.zeros(10, dtype=int), np.zeros(3000), [["a"]] * 3000])
+def test_groups_must_be_one_integer_label_per_pose(groups):
+    poses = torch.randn(3000, 63) * 0.4
+    with pytest.raises(InputError, match="groups must be 3000 integer labels, one per pose"):
+        fit_latent_prior(small_model(), poses, n_components=2, groups=groups)
+
+
 def test_generate_draws_the_models_codes_and_truncates_only_the_offsets():
     p = mixture()
     plain = draw_latent(1000, D, torch.Generator().manual_seed(7), GenerateSettings(n=1), p)

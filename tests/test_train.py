@@ -47,6 +47,28 @@ def tiny_config(tmp_path: Path, prior: int = 0, **trainer) -> Path:
     return cfg
 
 
+def test_source_weighting_labels_each_training_pose_by_its_source(tmp_path):
+    from vposer.data.prepared import SplitWriter
+    from vposer.train.run import latent_prior_groups
+
+    writer = SplitWriter(tmp_path / "data" / "train")
+    g = np.random.default_rng(0)
+    for dataset, n in (("mocap_b", 5), ("mocap_a", 3), ("mocap_b", 2)):  # takes in file order
+        writer.add({"path": f"{dataset}.bvh", "dataset": dataset}, g.normal(size=(n, 63)),
+                   np.zeros((n, 3)), np.arange(n))
+    writer.close()
+    cfg = tmp_path / "cfg.yaml"
+    text = ("data: {{prepared_dir: data, mirror: {mirror}}}\n"
+            "model_params: {{latent_prior_components: 2, latent_prior_weighting: {weighting}}}\n")
+    cfg.write_text(text.format(mirror="false", weighting="source"))
+    labels = [1] * 5 + [0] * 3 + [1] * 2  # sorted names: mocap_a is 0
+    assert latent_prior_groups(load_config(cfg)).tolist() == labels
+    cfg.write_text(text.format(mirror="true", weighting="source"))  # mirror images follow
+    assert latent_prior_groups(load_config(cfg)).tolist() == labels * 2
+    cfg.write_text(text.format(mirror="false", weighting="pose"))
+    assert latent_prior_groups(load_config(cfg)) is None
+
+
 def test_kl_matches_torch_distributions():
     q = torch.distributions.Normal(torch.randn(5, 8), torch.rand(5, 8) + 0.1)
     p = torch.distributions.Normal(torch.zeros(5, 8), torch.ones(5, 8))
@@ -105,6 +127,9 @@ def test_bad_configs_fail_before_training(tmp_path):
     assert "bad.yaml" in str(err.value)
     bad.write_text("model_params: {latent_prior_components: -1}\n")
     with pytest.raises(ConfigError, match="latent_prior_components' must be an integer >= 0"):
+        load_config(bad)
+    bad.write_text("model_params: {latent_prior_weighting: take}\n")
+    with pytest.raises(ConfigError, match="latent_prior_weighting' must be pose or source"):
         load_config(bad)
     bad.write_text("recipe: v3\n")
     with pytest.raises(ConfigError, match="unknown recipe"):

@@ -180,6 +180,14 @@ class PreparedSplit:
         files = np.flatnonzero(np.isin(names, wanted))
         return np.flatnonzero(np.isin(np.asarray(self.provenance[:, 0]), files))
 
+    def source_labels(self) -> tuple[list[str], np.ndarray]:
+        """The source of every row: the sorted ``dataset`` names of ``files.json`` and an
+        ``(N,)`` int64 index into them per row."""
+        names = [str(f.get("dataset", "")) for f in self.files]
+        unique = sorted(set(names))
+        of_file = np.asarray([unique.index(name) for name in names], dtype=np.int64)
+        return unique, of_file[np.asarray(self.provenance[:, 0], dtype=np.int64)]
+
     def trace(self, i: int) -> tuple[str, int]:
         """The source of row ``i``: (file path or take key, frame index in that take)."""
         file_index, frame = (int(v) for v in self.provenance[i])

@@ -157,7 +157,8 @@ def mixture_log_prob(x: Tensor, weights: Tensor, means: Tensor, scale_tril: Tens
 
 
 def fit_latent_prior(model: VPoser, poses: Any, n_components: int = 16, seed: int = 0,
-                     max_codes: int = 200_000, max_iter: int = 300) -> LatentMixture:
+                     max_codes: int = 200_000, max_iter: int = 300,
+                     groups: Any = None) -> LatentMixture:
     """Fit a :class:`LatentMixture` to ``model``'s aggregate posterior on ``poses``.
 
     Each pose gives one draw ``z ~ q(z | x)`` (seeded); scikit-learn's ``GaussianMixture``
@@ -166,10 +167,14 @@ def fit_latent_prior(model: VPoser, poses: Any, n_components: int = 16, seed: in
 
     Args:
         poses: ``(M, 63)`` training poses (``(M, 21, 3)`` works too).
+        groups: ``None`` (every pose weighs the same) or ``(M,)`` integer labels, e.g. the
+            source of each pose: every label then weighs the same however many poses it has,
+            each giving as many codes as the largest (at most ``max_codes // n_labels``), its
+            poses drawn with replacement (seeded), each with its own posterior draw.
 
     Raises:
         VPoserError: scikit-learn is not installed (``pip install 'vposer[train]'``).
-        InputError: fewer poses than components.
+        InputError: fewer poses than components; ``groups`` not one integer per pose.
     """
     try:
         from sklearn.mixture import GaussianMixture
@@ -183,6 +188,8 @@ def fit_latent_prior(model: VPoser, poses: Any, n_components: int = 16, seed: in
     if x.shape[0] < n_components:
         raise InputError(f"cannot fit {n_components} components to {x.shape[0]} poses")
     generator = torch.Generator().manual_seed(seed)
+    if groups is not None:
+        x = x[_balanced_rows(groups, len(x), max_codes, generator)]
     codes = []
     with torch.no_grad(), eval_mode(model):
         for block in torch.split(x, 8192):
@@ -199,3 +206,17 @@ def fit_latent_prior(model: VPoser, poses: Any, n_components: int = 16, seed: in
     weights = torch.from_numpy(gmm.weights_)
     return LatentMixture(weights / weights.sum(), torch.from_numpy(gmm.means_),
                          torch.linalg.cholesky(torch.from_numpy(gmm.covariances_)))
+
+
+def _balanced_rows(groups: Any, n: int, max_codes: int, generator: torch.Generator) -> Tensor:
+    """Row indices, the same number from each of the ``L`` labels of the ``(n,)`` integer
+    ``groups``: as many as the largest label has, at most ``max_codes // L`` (drawn with
+    replacement, label by label in sorted order)."""
+    labels = np.asarray(groups)
+    if labels.shape != (n,) or labels.dtype.kind not in "iu":
+        raise InputError(f"groups must be {n} integer labels, one per pose, got "
+                         f"{labels.dtype} of shape {labels.shape}")
+    members = [torch.from_numpy(np.flatnonzero(labels == label)) for label in np.unique(labels)]
+    per = max(min(max(len(rows) for rows in members), max_codes // len(members)), 1)
+    return torch.cat([rows[torch.randint(len(rows), (per,), generator=generator)]
+                      for rows in members])

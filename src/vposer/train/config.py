@@ -1,7 +1,7 @@
 """Training configuration: the fields of ``V02_05.yaml`` plus vposer's own, with two presets.
 
 A config is YAML with the sections of the V02_05 release (``general``, ``model_params``,
-``data_parms``, ``train_parms``, ``body_model``, ``logging``), one key of vposer's own in
+``data_parms``, ``train_parms``, ``body_model``, ``logging``), two keys of vposer's own in
 ``model_params`` and three sections:
 
 - ``recipe``: ``v2`` (default; the V02_05 objective and schedule) or ``v1`` (the 2019 recipe);
@@ -10,7 +10,9 @@ A config is YAML with the sections of the V02_05 release (``general``, ``model_p
   and ``mirror`` (add the left-right mirror image of every training pose, :mod:`vposer.data.mirror`);
 - ``model_params.latent_prior_components``: after training, fit a learned prior of that many
   Gaussians to the codes of the training poses (:mod:`vposer.model.latent_prior`; 0 or absent:
-  none, samples come from ``N(0, I)`` as in the releases);
+  none, samples come from ``N(0, I)`` as in the releases); ``latent_prior_weighting``: ``pose``
+  (default: every training pose weighs the same) or ``source`` (every source of the prepared
+  data, ``vposer import-mocap``'s dataset, weighs the same however many poses it has);
 - ``trainer``: where and how to run (accelerator, devices, strategy, nodes, precision,
   determinism, checkpoint frequency, ``threads``: CPU threads of torch, fixed so that a CPU run
   gives the same weights each time).
@@ -37,7 +39,7 @@ SCHEMA: dict[str, Any] = {
     "general": {"expr_id": None, "rnd_seed": None, "work_basedir": None, "dataset_id": None,
                 "dataset_basedir": None, "verbosity": None},
     "model_params": {"architecture": None, "num_neurons": None, "latentD": None,
-                     "latent_prior_components": None},
+                     "latent_prior_components": None, "latent_prior_weighting": None},
     "data_parms": {"amass_dir": None, "amass_splits": "*", "num_workers": None,
                    "num_timeseq_frames": "*", "dataset_dir": None},
     "data": {"prepared_dir": None, "train_split": None, "val_split": None, "test_split": None,
@@ -209,6 +211,10 @@ def _check_values(cfg: TrainConfig) -> None:
     if not isinstance(components, int) or isinstance(components, bool) or components < 0:
         raise ConfigError("'model_params.latent_prior_components' must be an integer >= 0, got "
                           f"{components!r}", src)
+    weighting = cfg.get("model_params.latent_prior_weighting", "pose")
+    if weighting not in ("pose", "source"):
+        raise ConfigError("'model_params.latent_prior_weighting' must be pose or source, got "
+                          f"{weighting!r}", src)
     mirror = cfg.get("data.mirror", False)
     if not isinstance(mirror, bool):
         raise ConfigError(f"'data.mirror' must be true or false, got {mirror!r}", src)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import yaml
 
+from ..data.prepared import load_prepared
 from ..errors import ConfigError, Interrupted
 from ..fileio import atomic_path, check_writable, write_text
 from .config import TrainConfig, check_data_and_body
@@ -65,6 +66,15 @@ def check_splits(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
         train = torch.cat([train, mirror_pose_body(train)])
     return train, _load_split(cfg.prepared_dir, cfg.get("data.val_split", "vald"))
+
+
+def latent_prior_groups(cfg: TrainConfig) -> np.ndarray | None:
+    """With ``model_params.latent_prior_weighting: source``, the ``(N,)`` source label of each
+    training pose of :func:`check_splits` (mirror images share their original's); else None."""
+    if cfg.get("model_params.latent_prior_weighting", "pose") != "source":
+        return None
+    _, labels = load_prepared(cfg.prepared_dir, cfg.get("data.train_split", "train")).source_labels()
+    return np.concatenate([labels, labels]) if cfg.get("data.mirror", False) else labels
 
 
 def build_datamodule(cfg: TrainConfig, epoch_fn: Any,
@@ -128,6 +138,7 @@ def train(cfg: TrainConfig, resume: bool = False, fast_dev_run: bool = False) ->
     """
     check_data_and_body(cfg)
     splits = check_splits(cfg)
+    groups = latent_prior_groups(cfg)
     import lightning.pytorch as pl
 
     from ..body import load_body
@@ -194,7 +205,7 @@ def train(cfg: TrainConfig, resume: bool = False, fast_dev_run: bool = False) ->
             fill.fill_uninitialized_memory = filled
     if trainer.is_global_zero and not fast_dev_run:
         components = cfg.get("model_params.latent_prior_components", 0)  # checked: an int >= 0
-        export_best(work, splits[0] if components else None, components, cfg.seed)
+        export_best(work, splits[0] if components else None, components, cfg.seed, groups)
     return work
 
 
@@ -226,10 +237,11 @@ def _check_same_network(cfg: TrainConfig, work: Path) -> None:
 
 
 def export_best(work: Path, train_poses: torch.Tensor | None = None, components: int = 0,
-                seed: int = 0) -> Path:
+                seed: int = 0, groups: np.ndarray | None = None) -> Path:
     """Write the best checkpoint's weights (or the last, without validation) to ``work/model``;
     with ``components``, fitted with a learned latent prior of that many Gaussians on the
-    ``(N, 63)`` ``train_poses`` (:func:`vposer.model.fit_latent_prior`)."""
+    ``(N, 63)`` ``train_poses``, weighted by their ``(N,)`` ``groups`` labels when given
+    (:func:`vposer.model.fit_latent_prior`)."""
     from ..checkpoints import load_model, save_model
     from ..model import fit_latent_prior
 
@@ -239,6 +251,9 @@ def export_best(work: Path, train_poses: torch.Tensor | None = None, components:
     model = load_model(source)
     model.info["training_config"] = yaml.safe_load((work / "config.yaml").read_text())
     if components and train_poses is not None:
-        print(f"fitting a latent prior of {components} Gaussians to {len(train_poses)} codes")
-        model.latent_prior = fit_latent_prior(model, train_poses, components, seed=seed)
+        weighting = "" if groups is None else f", each of {len(np.unique(groups))} sources alike"
+        print(f"fitting a latent prior of {components} Gaussians to the codes of "
+              f"{len(train_poses)} poses{weighting}")
+        model.latent_prior = fit_latent_prior(model, train_poses, components, seed=seed,
+                                              groups=groups)
     return save_model(model, work / "model")
