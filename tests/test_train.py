@@ -67,6 +67,10 @@ def test_source_weighting_labels_each_training_pose_by_its_source(tmp_path):
     assert latent_prior_groups(load_config(cfg)).tolist() == labels * 2
     cfg.write_text(text.format(mirror="false", weighting="pose"))
     assert latent_prior_groups(load_config(cfg)) is None
+    cfg.write_text(text.format(mirror="false", weighting="source"))
+    (tmp_path / "data" / "train" / "files.json").unlink()  # poses of unknown sources
+    with pytest.raises(ConfigError, match="latent_prior_weighting: source' needs the source"):
+        latent_prior_groups(load_config(cfg))
 
 
 def test_kl_matches_torch_distributions():

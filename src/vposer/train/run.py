@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from ..data.prepared import load_prepared
-from ..errors import ConfigError, Interrupted
+from ..errors import ConfigError, InputError, Interrupted
 from ..fileio import atomic_path, check_writable, write_text
 from .config import TrainConfig, check_data_and_body
 
@@ -69,11 +69,22 @@ def check_splits(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def latent_prior_groups(cfg: TrainConfig) -> np.ndarray | None:
-    """With ``model_params.latent_prior_weighting: source``, the ``(N,)`` source label of each
-    training pose of :func:`check_splits` (mirror images share their original's); else None."""
-    if cfg.get("model_params.latent_prior_weighting", "pose") != "source":
+    """With a latent prior weighted by source (``model_params.latent_prior_weighting: source``),
+    the ``(N,)`` source label of each training pose of :func:`check_splits` (mirror images share
+    their original's); else None.
+
+    Raises:
+        ConfigError: the split does not say where its poses come from.
+    """
+    if not cfg.get("model_params.latent_prior_components", 0) or \
+            cfg.get("model_params.latent_prior_weighting", "pose") != "source":
         return None
-    _, labels = load_prepared(cfg.prepared_dir, cfg.get("data.train_split", "train")).source_labels()
+    try:
+        split = load_prepared(cfg.prepared_dir, cfg.get("data.train_split", "train"))
+    except InputError as exc:
+        raise ConfigError("'model_params.latent_prior_weighting: source' needs the source of "
+                          f"each training pose (files.json, provenance.npy): {exc}") from None
+    _, labels = split.source_labels()
     return np.concatenate([labels, labels]) if cfg.get("data.mirror", False) else labels
 
 
