@@ -60,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
     release = {"v1": "vposer_v1_0 layout", "v2": "V02_05 layout"}[d["architecture"]]
     print(f"VPoser {d['architecture']} ({release}): {d['num_neurons']} neurons, "
           f"{d['latent_dim']}-D latent, {d['parameters']:,} parameters")
-    labels = {"converted_from": "source"}  # where the weights came from: a release, a run
-    labels["latent_prior"] = "samples"
+    # where the weights came from (a release, a run) and what their samples are drawn from
+    labels = {"converted_from": "source", "latent_prior": "samples"}
     for key in ("format", "path", "snapshot", "epoch", "sha256", "latent_prior", "converted_from"):
         value = d.get(key)
         if value is None:

@@ -216,7 +216,7 @@ def train(cfg: TrainConfig, resume: bool = False, fast_dev_run: bool = False) ->
             fill.fill_uninitialized_memory = filled
     if trainer.is_global_zero and not fast_dev_run:
         components = cfg.get("model_params.latent_prior_components", 0)  # checked: an int >= 0
-        export_best(work, splits[0] if components else None, components, cfg.seed, groups)
+        export_best(work, splits[0], components, cfg.seed, groups)
     return work
 
 
